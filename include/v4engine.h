@@ -1,0 +1,289 @@
+/*
+ * v4engine: embeddable LLM inference engine. The stable C interface.
+ *
+ * Conventions
+ *  - Every function that can fail returns a v4_status; V4_OK is 0, errors are negative.
+ *    The message of the most recent failure on the calling thread is v4_last_error().
+ *  - Handles are opaque. Params structs start with `struct_size` (set by the
+ *    *_default_params() functions) so that older callers keep working when fields are
+ *    added at the end.
+ *  - Nothing aborts, exits, prints or throws across this interface. The library logs only
+ *    through the callbacks you set.
+ *
+ * Thread safety
+ *  - A v4_model is immutable after loading: any number of contexts on any threads may
+ *    share it, and the model-level functions (tokenize, detokenize, metadata) may be
+ *    called concurrently.
+ *  - A v4_context and a v4_sampler are used by one thread at a time (no internal
+ *    locking). Different contexts may run concurrently.
+ *  - v4_set_log_callback is global and should be called before other threads start.
+ *  - v4_last_error() is per thread.
+ */
+#ifndef V4ENGINE_H
+#define V4ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define V4_VERSION_MAJOR 0
+#define V4_VERSION_MINOR 1
+#define V4_VERSION_PATCH 0
+#define V4_VERSION_NUMBER (V4_VERSION_MAJOR * 10000 + V4_VERSION_MINOR * 100 + V4_VERSION_PATCH)
+
+#if defined(_WIN32)
+#define V4_API __declspec(dllexport)
+#else
+#define V4_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum v4_status {
+  V4_OK = 0,
+  V4_ERR_INVALID_ARG = -1,      /* a parameter is out of range or inconsistent */
+  V4_ERR_IO = -2,               /* a file could not be opened, read or written */
+  V4_ERR_FORMAT = -3,           /* a model file is malformed or inconsistent */
+  V4_ERR_UNSUPPORTED = -4,      /* valid request this model/build cannot do */
+  V4_ERR_OOM = -5,              /* memory could not be allocated */
+  V4_ERR_CONTEXT_FULL = -6,     /* the KV cache or the context length is exhausted */
+  V4_ABORTED = -7,              /* the abort callback asked to stop a decode */
+  V4_CANCELLED = -8,            /* the progress callback cancelled loading */
+  V4_ERR_NO_DEVICE = -9,        /* a requested backend/device is not available */
+  V4_ERR_INTERNAL = -10,        /* a bug: please report with v4_last_error() */
+  V4_ERR_BUFFER_TOO_SMALL = -11 /* output buffer too small; the needed size is returned */
+} v4_status;
+
+typedef int32_t v4_token;
+typedef int32_t v4_pos;
+typedef int32_t v4_seq_id;
+
+typedef struct v4_model v4_model;
+typedef struct v4_context v4_context;
+typedef struct v4_sampler v4_sampler;
+typedef struct v4_threadpool v4_threadpool;
+
+/* ---- Version, errors, logging ------------------------------------------------------- */
+
+V4_API const char* v4_version(void); /* "0.1.0" */
+V4_API const char* v4_status_string(v4_status status);
+/* Message of the last failed call on this thread ("" if none). Valid until the next call
+ * into the library on this thread. */
+V4_API const char* v4_last_error(void);
+
+typedef enum v4_log_level {
+  V4_LOG_DEBUG = 0,
+  V4_LOG_INFO = 1,
+  V4_LOG_WARN = 2,
+  V4_LOG_ERROR = 3
+} v4_log_level;
+
+/* `text` is one line without a trailing newline. */
+typedef void (*v4_log_fn)(v4_log_level level, const char* text, void* user);
+
+/* Global log sink, used where no per-model/per-context callback is set. NULL silences. */
+V4_API void v4_set_log_callback(v4_log_fn fn, void* user);
+
+/* ---- Models --------------------------------------------------------------------------- */
+
+/* Called during loading with progress in [0, 1]; return false to cancel (V4_CANCELLED). */
+typedef bool (*v4_progress_fn)(float progress, void* user);
+
+typedef struct v4_model_params {
+  size_t struct_size;
+  bool vocab_only;           /* load only the tokenizer (files without tensors allowed) */
+  v4_progress_fn progress;   /* optional */
+  void* progress_user;
+  v4_log_fn log;             /* optional per-model log sink; NULL = global */
+  void* log_user;
+} v4_model_params;
+
+V4_API v4_model_params v4_model_default_params(void);
+V4_API v4_status v4_model_load(const char* path, const v4_model_params* params, v4_model** out);
+V4_API void v4_model_free(v4_model* model);
+
+V4_API int32_t v4_model_n_vocab(const v4_model* model);
+V4_API int32_t v4_model_n_ctx_train(const v4_model* model);
+V4_API int32_t v4_model_n_embd(const v4_model* model);
+V4_API int32_t v4_model_n_layer(const v4_model* model);
+V4_API uint64_t v4_model_n_params(const v4_model* model);
+V4_API uint64_t v4_model_size_bytes(const v4_model* model);
+V4_API const char* v4_model_arch(const v4_model* model);  /* "llama"; "" when vocab-only */
+V4_API const char* v4_model_name(const v4_model* model);  /* general.name or file name */
+/* The chat template (tokenizer.chat_template) or NULL when the model has none. */
+V4_API const char* v4_model_chat_template(const v4_model* model);
+
+/* Metadata as text: value of a key (arrays summarised). Returns V4_ERR_INVALID_ARG when the
+ * key is absent, V4_ERR_BUFFER_TOO_SMALL with *needed set when buf is too small. */
+V4_API int32_t v4_model_meta_count(const v4_model* model);
+V4_API v4_status v4_model_meta_key(const v4_model* model, int32_t i, const char** key);
+V4_API v4_status v4_model_meta_value(const v4_model* model, const char* key, char* buf,
+                                     size_t cap, size_t* needed);
+
+typedef struct v4_tensor_info {
+  const char* name;       /* valid while the model lives */
+  const char* type;       /* "F32", "Q8_0", ... */
+  int32_t n_dims;
+  int64_t ne[4];          /* ne[0] is the row length */
+  uint64_t nbytes;
+} v4_tensor_info;
+
+V4_API int32_t v4_model_n_tensors(const v4_model* model);
+V4_API v4_status v4_model_tensor(const v4_model* model, int32_t i, v4_tensor_info* info);
+/* Scans every weight for NaN/Inf (shapes are always checked at load). V4_ERR_FORMAT names
+ * the first bad tensor. */
+V4_API v4_status v4_model_check(const v4_model* model);
+
+/* ---- Vocabulary ----------------------------------------------------------------------- */
+
+V4_API v4_token v4_token_bos(const v4_model* model); /* -1 when absent */
+V4_API v4_token v4_token_eos(const v4_model* model);
+V4_API v4_token v4_token_eot(const v4_model* model);
+V4_API bool v4_token_is_eog(const v4_model* model, v4_token token); /* EOS, EOT, EOM */
+
+/* Tokenizes `len` bytes of UTF-8. add_bos follows the vocabulary's rule when true and the
+ * vocabulary wants a BOS. parse_special turns special-token text ("<s>") into that token.
+ * If cap is too small, returns V4_ERR_BUFFER_TOO_SMALL with *n_tokens = the count needed. */
+V4_API v4_status v4_tokenize(const v4_model* model, const char* text, size_t len, bool add_bos,
+                             bool parse_special, v4_token* tokens, int32_t cap,
+                             int32_t* n_tokens);
+/* Text bytes of one token (may be part of a UTF-8 sequence). Control tokens give "" unless
+ * render_special. Not NUL-terminated; *n_bytes = bytes written (or needed). */
+V4_API v4_status v4_token_to_piece(const v4_model* model, v4_token token, bool render_special,
+                                   char* buf, size_t cap, size_t* n_bytes);
+/* Text of a token sequence. The dummy-prefix space of the first piece after BOS (or of the
+ * very first piece) is dropped. Output is NUL-terminated when it fits. */
+V4_API v4_status v4_detokenize(const v4_model* model, const v4_token* tokens, int32_t n_tokens,
+                               bool render_special, char* buf, size_t cap, size_t* n_bytes);
+
+/* ---- Thread pools --------------------------------------------------------------------- */
+
+/* A pool that several contexts may share (one decode at a time runs on it; the pool
+ * serialises them). Free it after every context that uses it. */
+V4_API v4_status v4_threadpool_create(int32_t n_threads, v4_threadpool** out);
+V4_API void v4_threadpool_free(v4_threadpool* pool);
+
+/* ---- Contexts ------------------------------------------------------------------------- */
+
+/* Return true to abort the running decode (it then returns V4_ABORTED and leaves the KV
+ * cache as it was before the call). Checked between operations. */
+typedef bool (*v4_abort_fn)(void* user);
+
+typedef enum v4_kv_type { V4_KV_F32 = 0, V4_KV_F16 = 1 } v4_kv_type;
+
+typedef struct v4_context_params {
+  size_t struct_size;
+  uint32_t n_ctx;            /* KV capacity in tokens over all sequences; 0 = train ctx */
+  uint32_t n_batch;          /* max tokens per internal step; larger batches are split */
+  uint32_t n_seq_max;        /* sequence ids allowed: 0 .. n_seq_max-1 */
+  int32_t n_threads;         /* threads for one-token steps; <= 0: all cores */
+  int32_t n_threads_batch;   /* threads for multi-token steps; <= 0: same as n_threads */
+  v4_threadpool* threadpool; /* optional shared pool; overrides the thread counts */
+  uint32_t kv_page_tokens;   /* tokens per KV page (a power of two <= 128); 0 = 32 */
+  v4_kv_type kv_type;        /* storage type of K/V rows */
+  v4_abort_fn abort_callback;
+  void* abort_user;
+  v4_log_fn log;             /* optional per-context log sink; NULL = the model's */
+  void* log_user;
+} v4_context_params;
+
+V4_API v4_context_params v4_context_default_params(void);
+V4_API v4_status v4_context_create(v4_model* model, const v4_context_params* params,
+                                   v4_context** out);
+V4_API void v4_context_free(v4_context* ctx);
+V4_API uint32_t v4_context_n_ctx(const v4_context* ctx);
+V4_API const v4_model* v4_context_model(const v4_context* ctx);
+
+/* A batch is a list of tokens, each with its position, sequence and whether its logits
+ * are wanted. Prefill and decode are the same call. The arrays belong to the caller.
+ *  - pos may be NULL: each token continues its sequence.
+ *  - seq_id may be NULL: every token belongs to sequence 0.
+ *  - logits may be NULL: only the last token's logits are produced.
+ * A sequence's positions must continue it without gaps (next position = v4_seq_length).
+ * Beyond the context: V4_ERR_CONTEXT_FULL and the cache is left as it was. */
+typedef struct v4_batch {
+  int32_t n_tokens;
+  const v4_token* tokens;
+  const v4_pos* pos;
+  const v4_seq_id* seq_id;
+  const int8_t* logits;
+} v4_batch;
+
+V4_API v4_status v4_decode(v4_context* ctx, const v4_batch* batch);
+
+/* Logits of the i-th token of the last batch (i < 0 counts from the end: -1 = last
+ * token). NULL (and v4_last_error set) when that token's logits were not requested.
+ * Valid until the next decode. Row length = v4_model_n_vocab. */
+V4_API const float* v4_get_logits(v4_context* ctx, int32_t i);
+
+/* Sequence operations. seq = -1 means every sequence. p1 < 0 means "to the end".
+ * Removing a range that is not the tail of a sequence returns V4_ERR_UNSUPPORTED. */
+V4_API v4_status v4_seq_clear(v4_context* ctx, v4_seq_id seq);
+V4_API v4_status v4_seq_remove(v4_context* ctx, v4_seq_id seq, v4_pos p0, v4_pos p1);
+/* Makes dst a copy of src (dst's old contents are dropped). Pages are shared until
+ * written. */
+V4_API v4_status v4_seq_copy(v4_context* ctx, v4_seq_id src, v4_seq_id dst);
+/* Number of positions stored for seq (= the next position to decode). */
+V4_API v4_pos v4_seq_length(const v4_context* ctx, v4_seq_id seq);
+
+/* Human-readable description of the executor's placement and memory plan for a one-token
+ * decode step (what `v4 info --plan` prints). */
+V4_API v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap,
+                                          size_t* n_bytes);
+
+/* ---- Sampling ------------------------------------------------------------------------- */
+
+typedef struct v4_sampler_params {
+  size_t struct_size;
+  uint64_t seed;             /* RNG seed; same seed + settings => same tokens */
+  float temperature;         /* <= 0: greedy (argmax) */
+  int32_t top_k;             /* <= 0: off */
+  float top_p;               /* >= 1: off */
+  float min_p;               /* <= 0: off */
+  float repeat_penalty;      /* 1: off */
+  int32_t repeat_last_n;     /* window of recent tokens the penalty looks at */
+} v4_sampler_params;
+
+V4_API v4_sampler_params v4_sampler_default_params(void);
+V4_API v4_status v4_sampler_create(const v4_model* model, const v4_sampler_params* params,
+                                   v4_sampler** out);
+V4_API void v4_sampler_free(v4_sampler* sampler);
+/* Samples from the logits of batch token i (as v4_get_logits) and records the token in
+ * the sampler's history (for the repetition penalty). */
+V4_API v4_status v4_sampler_sample(v4_sampler* sampler, v4_context* ctx, int32_t i,
+                                   v4_token* out);
+/* Records a token the sampler did not choose (e.g. the prompt) in its history. */
+V4_API void v4_sampler_accept(v4_sampler* sampler, v4_token token);
+V4_API void v4_sampler_reset(v4_sampler* sampler);
+
+/* ---- Generation helper ---------------------------------------------------------------- */
+
+/* Called once per generated token with the new complete UTF-8 text (possibly empty while a
+ * multi-byte character is incomplete). Return false to stop. */
+typedef bool (*v4_token_fn)(v4_token token, const char* text, size_t len, void* user);
+
+typedef struct v4_generate_params {
+  size_t struct_size;
+  int32_t n_predict;            /* tokens to generate; stops earlier at end-of-generation */
+  v4_seq_id seq;                /* sequence to extend (its cache is kept) */
+  bool add_bos;                 /* for a text prompt */
+  bool parse_special;           /* for a text prompt */
+  const v4_token* prompt_tokens;/* if non-NULL, used instead of the text prompt */
+  int32_t n_prompt_tokens;
+  v4_token_fn on_token;
+  void* user;
+} v4_generate_params;
+
+V4_API v4_generate_params v4_generate_default_params(void);
+/* Evaluates the prompt (text or tokens) on `seq`, then samples until n_predict tokens,
+ * an end-of-generation token, or the callback says stop. *n_generated may be NULL. */
+V4_API v4_status v4_generate(v4_context* ctx, v4_sampler* sampler, const char* prompt,
+                             const v4_generate_params* params, int32_t* n_generated);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* V4ENGINE_H */

@@ -1,0 +1,48 @@
+// The seam between the executor and the hardware. A backend says which ops it can run,
+// owns the memory it computes on, and runs a contiguous run of graph nodes (a split).
+// The CPU backend is always present and is the numeric reference for every other one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/core/tensor.h"
+
+namespace v4 {
+
+class ThreadPool;
+
+struct DeviceInfo {
+  std::string name;
+  std::string kind;        // "cpu", "gpu", ...
+  uint64_t memory_total = 0;
+  uint64_t memory_free = 0;
+};
+
+// Everything a split needs from its caller while it runs.
+struct ComputeEnv {
+  ThreadPool* pool = nullptr;
+  int n_threads = 1;
+  bool (*abort)(void* user) = nullptr;  // checked between nodes
+  void* abort_user = nullptr;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual std::vector<DeviceInfo> devices() const = 0;
+  // Whether this backend can compute `node` with its current source types.
+  virtual bool supports(const Tensor& node) const = 0;
+  // Memory this backend computes on (host memory for the CPU). Aligned to `align`.
+  virtual void* alloc(size_t bytes, size_t align) = 0;
+  virtual void free(void* ptr) = 0;
+  // Computes nodes[0..n) in order. Returns false if the abort callback fired (the
+  // remaining nodes were not run). Throws v4::Error on failure.
+  virtual bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) = 0;
+  virtual void synchronize() {}
+};
+
+}  // namespace v4

@@ -1,0 +1,45 @@
+// Turns a graph into something runnable: each node is assigned to a backend (the first
+// in preference order that supports it; the CPU is always last and supports every op),
+// consecutive nodes on one backend form a split, and intermediates are placed in an
+// arena by the memory planner. A Schedule is built once per graph shape and run many
+// times; running it allocates nothing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lib/core/backend.h"
+#include "lib/core/graph.h"
+#include "lib/exec/memory_planner.h"
+
+namespace v4 {
+
+class Schedule {
+ public:
+  // `backends` in order of preference; the last must support every node.
+  Schedule(Graph& graph, const std::vector<Backend*>& backends);
+
+  size_t arena_bytes() const { return plan_.arena_bytes; }
+  // Points every planned tensor and view into `arena` (at least arena_bytes()).
+  // Cheap; call again whenever the arena moves.
+  void bind(uint8_t* arena);
+  const uint8_t* bound_arena() const { return bound_; }
+  // Runs all splits in order. Returns false if the abort callback stopped it.
+  bool run(const ComputeEnv& env);
+  // The placement and memory plan in words (`v4 info --plan`).
+  std::string describe() const;
+
+ private:
+  struct Split {
+    Backend* backend;
+    size_t first;
+    size_t count;
+  };
+  Graph& graph_;
+  std::vector<Split> splits_;
+  std::vector<Backend*> node_backend_;
+  MemoryPlan plan_;
+  uint8_t* bound_ = nullptr;
+};
+
+}  // namespace v4

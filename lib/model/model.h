@@ -1,0 +1,64 @@
+// A loaded model: the mapped GGUF file, its vocabulary and tokenizer, and (unless only
+// the vocabulary was asked for) its architecture with checked weights. Immutable after
+// loading, so any number of contexts on any threads may share it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/core/log.h"
+#include "lib/model/arch/arch.h"
+#include "lib/model/gguf.h"
+#include "lib/text/spm_tokenizer.h"
+#include "lib/text/vocab.h"
+
+namespace v4 {
+
+struct ModelLoadOptions {
+  bool vocab_only = false;
+  bool (*progress)(float, void*) = nullptr;  // false cancels
+  void* progress_user = nullptr;
+  Logger log;
+};
+
+class Model {
+ public:
+  static std::unique_ptr<Model> load(const std::string& path, const ModelLoadOptions& opts);
+
+  const gguf::File& file() const { return *file_; }
+  const Vocab& vocab() const { return vocab_; }
+  // The tokenizer, or nullptr when the vocabulary kind has none implemented.
+  const SpmTokenizer* tokenizer() const { return spm_.get(); }
+  // nullptr for a vocab-only load.
+  const Architecture* arch() const { return arch_.get(); }
+  const Logger& log() const { return log_; }
+  const std::string& name() const { return name_; }
+  const std::string& chat_template() const { return chat_template_; }
+
+  // Each token's text (control tokens empty), precomputed so streaming needs no allocation.
+  const std::string& piece(int32_t id) const { return pieces_[id]; }
+  uint64_t n_params() const { return n_params_; }
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+  // Tokenizes (throws unsupported when no tokenizer exists for this vocabulary kind).
+  void tokenize(std::string_view text, bool add_bos, bool parse_special,
+                std::vector<int32_t>& out) const;
+  // Scans every tensor for NaN/Inf; throws bad_format naming the first bad one.
+  void check_values() const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<gguf::File> file_;
+  Vocab vocab_;
+  std::unique_ptr<SpmTokenizer> spm_;
+  std::unique_ptr<Architecture> arch_;
+  Logger log_;
+  std::string name_;
+  std::string chat_template_;
+  std::vector<std::string> pieces_;
+  uint64_t n_params_ = 0;
+  uint64_t weight_bytes_ = 0;
+};
+
+}  // namespace v4

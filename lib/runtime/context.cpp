@@ -1,0 +1,207 @@
+#include "lib/runtime/context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backends/cpu/cpu_backend.h"
+#include "lib/core/error.h"
+
+namespace v4 {
+namespace {
+// Forward graphs kept per context: decode (1 token) plus a few prompt shapes.
+constexpr size_t kMaxCachedGraphs = 8;
+}  // namespace
+
+Context::Context(const Model& model, const ContextOptions& opts)
+    : model_(model), arch_(*model.arch()), opts_(opts) {
+  if (!model.arch())
+    fail(Status::invalid_arg, "the model was loaded vocabulary-only; it cannot run a context");
+  n_vocab_ = arch_.info().n_vocab;
+  if (opts_.n_ctx == 0) opts_.n_ctx = static_cast<uint32_t>(arch_.info().n_ctx_train);
+  if (opts_.n_batch == 0) opts_.n_batch = 512;
+  if (opts_.n_seq_max == 0) opts_.n_seq_max = 1;
+  if (opts_.n_seq_max > 4096)
+    fail(Status::invalid_arg, "n_seq_max {} is too large (at most 4096)", opts_.n_seq_max);
+  if (opts_.n_ctx > (1u << 24))
+    fail(Status::invalid_arg, "n_ctx {} is too large (at most {})", opts_.n_ctx, 1u << 24);
+  if (opts_.kv_page_tokens == 0) opts_.kv_page_tokens = 32;
+  if (opts_.n_ctx > static_cast<uint32_t>(arch_.info().n_ctx_train))
+    opts_.log(LogLevel::warn, "n_ctx {} exceeds the model's training context {}; quality may drop",
+              opts_.n_ctx, arch_.info().n_ctx_train);
+  if (opts_.n_threads <= 0) opts_.n_threads = ThreadPool::default_thread_count();
+  if (opts_.n_threads_batch <= 0) opts_.n_threads_batch = opts_.n_threads;
+
+  cpu_ = make_cpu_backend();
+  backends_ = {cpu_.get()};
+  if (opts_.shared_pool) {
+    pool_ = opts_.shared_pool;
+  } else {
+    own_pool_ = std::make_unique<ThreadPool>(std::max(opts_.n_threads, opts_.n_threads_batch));
+    pool_ = own_pool_.get();
+  }
+  kv_ = std::make_unique<KvCache>(arch_.kv_components(opts_.kv_type),
+                                  static_cast<int32_t>(opts_.kv_page_tokens), opts_.n_ctx,
+                                  opts_.n_seq_max);
+  kv_->reserve_batch(static_cast<int32_t>(opts_.n_batch));
+  attn_scratch_.resize(static_cast<size_t>(pool_->size()) * opts_.n_ctx);
+  KvView* view = kv_->view();
+  view->scratch = attn_scratch_.data();
+  view->scratch_stride = opts_.n_ctx;
+  next_pos_.assign(opts_.n_seq_max, 0);
+  seq_buf_.resize(opts_.n_batch);
+  pos_buf_.resize(opts_.n_batch);
+  out_ids_buf_.resize(opts_.n_batch);
+  logit_row_.resize(opts_.n_batch);
+  logits_.resize(static_cast<size_t>(n_vocab_));
+  opts_.log(LogLevel::info, "context: n_ctx {}, n_batch {}, {} sequences, {} threads, KV {} ({} pages of {} tokens, {:.1f} MiB)",
+            opts_.n_ctx, opts_.n_batch, opts_.n_seq_max, pool_->size(), type_name(opts_.kv_type),
+            kv_->total_pages(), kv_->page_rows(), kv_->tier().bytes() / 1048576.0);
+}
+
+Context::~Context() {
+  if (arena_) cpu_->free(arena_);
+}
+
+Context::CachedGraph& Context::graph_for(int32_t n_tokens, int32_t n_outputs) {
+  ++use_counter_;
+  for (CachedGraph& c : graphs_) {
+    if (c.n_tokens == n_tokens && c.n_outputs == n_outputs) {
+      c.last_used = use_counter_;
+      return c;
+    }
+  }
+  if (graphs_.size() >= kMaxCachedGraphs) {
+    auto lru = std::min_element(graphs_.begin(), graphs_.end(),
+                                [](const CachedGraph& a, const CachedGraph& b) {
+                                  return a.last_used < b.last_used;
+                                });
+    graphs_.erase(lru);
+  }
+  CachedGraph c;
+  c.n_tokens = n_tokens;
+  c.n_outputs = n_outputs;
+  c.graph = std::make_unique<Graph>();
+  c.io = arch_.build(*c.graph, n_tokens, n_outputs, kv_->view());
+  c.schedule = std::make_unique<Schedule>(*c.graph, backends_);
+  c.last_used = use_counter_;
+  if (c.schedule->arena_bytes() > arena_bytes_) {
+    if (arena_) cpu_->free(arena_);
+    arena_ = nullptr;
+    arena_ = static_cast<uint8_t*>(cpu_->alloc(c.schedule->arena_bytes(), 64));
+    arena_bytes_ = c.schedule->arena_bytes();
+  }
+  graphs_.push_back(std::move(c));
+  return graphs_.back();
+}
+
+void Context::decode(const BatchView& b) {
+  const int32_t n = b.n_tokens;
+  if (n < 1 || !b.tokens) fail(Status::invalid_arg, "decode: the batch has no tokens");
+  for (int32_t i = 0; i < n; ++i)
+    if (b.tokens[i] < 0 || b.tokens[i] >= n_vocab_)
+      fail(Status::invalid_arg, "decode: batch token {} has id {}, outside the vocabulary 0..{}",
+           i, b.tokens[i], n_vocab_ - 1);
+  if (static_cast<size_t>(n) > seq_buf_.size()) {
+    seq_buf_.resize(n);
+    pos_buf_.resize(n);
+    logit_row_.resize(n);
+  }
+  const int32_t n_seq = static_cast<int32_t>(kv_->n_seq_max());
+  for (int32_t s = 0; s < n_seq; ++s) next_pos_[s] = kv_->seq_length(s);
+  int32_t n_out = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t s = b.seq ? b.seq[i] : 0;
+    if (s < 0 || s >= n_seq)
+      fail(Status::invalid_arg, "decode: batch token {} has sequence id {}, outside 0..{}", i, s,
+           n_seq - 1);
+    seq_buf_[i] = s;
+    pos_buf_[i] = b.pos ? b.pos[i] : next_pos_[s];
+    next_pos_[s] = pos_buf_[i] + 1;
+    const bool want = b.logits ? b.logits[i] != 0 : i == n - 1;
+    logit_row_[i] = want ? n_out++ : -1;
+  }
+  last_n_tokens_ = n;
+  if (static_cast<size_t>(n_out) * n_vocab_ > logits_.size())
+    logits_.resize(static_cast<size_t>(n_out) * n_vocab_);
+  for (int32_t s = 0; s < n_seq; ++s) next_pos_[s] = kv_->seq_length(s);  // for rollback
+
+  const int32_t step = static_cast<int32_t>(opts_.n_batch);
+  try {
+    for (int32_t i0 = 0; i0 < n; i0 += step) {
+      const int32_t m = std::min(step, n - i0);
+      run_ubatch(b.tokens + i0, seq_buf_.data() + i0, pos_buf_.data() + i0, i0, m);
+    }
+  } catch (...) {
+    // A failed or aborted batch leaves every sequence as it was.
+    for (int32_t s = 0; s < n_seq; ++s)
+      if (kv_->seq_length(s) > next_pos_[s]) kv_->remove(s, next_pos_[s], -1);
+    last_n_tokens_ = 0;
+    throw;
+  }
+}
+
+void Context::run_ubatch(const int32_t* tokens, const int32_t* seq, const int32_t* pos,
+                         int32_t first, int32_t n) {
+  kv_->begin_batch(n, seq, pos);
+  int32_t n_out = 0;
+  for (int32_t i = 0; i < n; ++i)
+    if (logit_row_[first + i] >= 0) out_ids_buf_[n_out++] = i;
+  const int32_t n_graph_out = n_out == 0 ? 1 : n_out;
+  if (n_out == 0) out_ids_buf_[0] = n - 1;  // nothing wanted: compute the last row anyway
+
+  CachedGraph& c = graph_for(n, n_graph_out);
+  if (c.schedule->bound_arena() != arena_) c.schedule->bind(arena_);
+  std::memcpy(c.io.tokens->data, tokens, n * sizeof(int32_t));
+  std::memcpy(c.io.positions->data, pos, n * sizeof(int32_t));
+  if (c.io.out_ids) std::memcpy(c.io.out_ids->data, out_ids_buf_.data(), n_graph_out * sizeof(int32_t));
+
+  ComputeEnv env;
+  env.pool = pool_;
+  env.n_threads = std::min(pool_->size(), n == 1 ? opts_.n_threads : opts_.n_threads_batch);
+  env.abort = opts_.abort;
+  env.abort_user = opts_.abort_user;
+  bool finished;
+  if (opts_.shared_pool) {
+    std::lock_guard<std::mutex> lock(pool_->user_mutex());
+    finished = c.schedule->run(env);
+  } else {
+    finished = c.schedule->run(env);
+  }
+  if (!finished) {
+    kv_->rollback_batch();
+    fail(Status::aborted, "decode aborted by the abort callback; the KV cache is unchanged");
+  }
+  const auto* out = static_cast<const float*>(c.io.logits->data);
+  for (int32_t j = 0; j < n_out; ++j) {
+    const int32_t row = logit_row_[first + out_ids_buf_[j]];
+    std::memcpy(logits_.data() + static_cast<size_t>(row) * n_vocab_,
+                out + static_cast<size_t>(j) * n_vocab_, n_vocab_ * sizeof(float));
+  }
+}
+
+const float* Context::logits(int32_t i) const {
+  if (i < 0) i += last_n_tokens_;
+  if (i < 0 || i >= last_n_tokens_) return nullptr;
+  const int32_t row = logit_row_[i];
+  return row < 0 ? nullptr : logits_.data() + static_cast<size_t>(row) * n_vocab_;
+}
+
+std::string Context::describe_plan() {
+  std::string out = fmt::format("backends: {}\n", cpu_->name());
+  for (const DeviceInfo& d : cpu_->devices())
+    out += fmt::format("  device {} ({}): {:.1f} GiB total, {:.1f} GiB free\n", d.name, d.kind,
+                       d.memory_total / 1073741824.0, d.memory_free / 1073741824.0);
+  out += fmt::format("weights: {} tensors, {} bytes, all on cpu (mapped from the file)\n",
+                     model_.file().tensors().size(), model_.weight_bytes());
+  out += fmt::format("kv cache: {} components, {} pages x {} tokens on tier '{}', {} bytes, type {}\n",
+                     kv_->components().size(), kv_->total_pages(), kv_->page_rows(),
+                     kv_->tier().name(), kv_->tier().bytes(), type_name(opts_.kv_type));
+  out += "decode step (1 token):\n";
+  CachedGraph& c = graph_for(1, 1);
+  out += c.schedule->describe();
+  return out;
+}
+
+}  // namespace v4

@@ -1,0 +1,93 @@
+// A context: one model's KV cache, the forward graphs already built for the batch
+// shapes it has seen, and the arena they run in. decode() takes a batch of tokens
+// (each with position, sequence and "wants logits"), appends them to their sequences
+// and computes the wanted logits. A context is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/core/backend.h"
+#include "lib/core/log.h"
+#include "lib/core/threadpool.h"
+#include "lib/exec/schedule.h"
+#include "lib/kv/kv_cache.h"
+#include "lib/model/model.h"
+
+namespace v4 {
+
+struct ContextOptions {
+  uint32_t n_ctx = 0;          // 0: the model's training context
+  uint32_t n_batch = 512;
+  uint32_t n_seq_max = 1;
+  int32_t n_threads = 0;       // <= 0: all cores
+  int32_t n_threads_batch = 0; // <= 0: n_threads
+  ThreadPool* shared_pool = nullptr;
+  uint32_t kv_page_tokens = 32;
+  DType kv_type = DType::F32;
+  bool (*abort)(void*) = nullptr;
+  void* abort_user = nullptr;
+  Logger log;
+};
+
+struct BatchView {
+  int32_t n_tokens = 0;
+  const int32_t* tokens = nullptr;
+  const int32_t* pos = nullptr;      // nullptr: continue each sequence
+  const int32_t* seq = nullptr;      // nullptr: sequence 0
+  const int8_t* logits = nullptr;    // nullptr: last token only
+};
+
+class Context {
+ public:
+  Context(const Model& model, const ContextOptions& opts);
+  ~Context();
+
+  void decode(const BatchView& batch);
+  // Logits row of batch token i of the last decode (i < 0 from the end), or nullptr.
+  const float* logits(int32_t i) const;
+  int32_t n_vocab() const { return n_vocab_; }
+
+  KvCache& kv() { return *kv_; }
+  const KvCache& kv() const { return *kv_; }
+  const Model& model() const { return model_; }
+  uint32_t n_ctx() const { return kv_->n_ctx(); }
+  std::string describe_plan();
+
+ private:
+  struct CachedGraph {
+    int32_t n_tokens = 0, n_outputs = 0;
+    std::unique_ptr<Graph> graph;
+    ForwardGraph io;
+    std::unique_ptr<Schedule> schedule;
+    uint64_t last_used = 0;
+  };
+  CachedGraph& graph_for(int32_t n_tokens, int32_t n_outputs);
+  void run_ubatch(const int32_t* tokens, const int32_t* seq, const int32_t* pos, int32_t first,
+                  int32_t n);
+
+  const Model& model_;
+  const Architecture& arch_;
+  ContextOptions opts_;
+  int32_t n_vocab_;
+  std::unique_ptr<Backend> cpu_;
+  std::vector<Backend*> backends_;
+  std::unique_ptr<ThreadPool> own_pool_;
+  ThreadPool* pool_;
+  std::unique_ptr<KvCache> kv_;
+  std::vector<CachedGraph> graphs_;
+  uint64_t use_counter_ = 0;
+  uint8_t* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+  std::vector<float> attn_scratch_;
+  // Per-batch bookkeeping, sized once.
+  std::vector<int32_t> seq_buf_, pos_buf_, next_pos_;
+  std::vector<int32_t> out_ids_buf_;
+  std::vector<float> logits_;        // rows for the wanted tokens of the last batch
+  std::vector<int32_t> logit_row_;   // batch index -> row in logits_, or -1
+  int32_t last_n_tokens_ = 0;
+};
+
+}  // namespace v4

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# End-to-end tests of the v4 tool. Usage (from ctest, see CMakeLists.txt):
+#   cli_tests.sh TEST V4_BINARY REPO_DIR WORK_DIR [EXTRA...]
+# Each test is a function below; it exits 0 on success, 1 with a message on failure.
+set -uo pipefail
+
+test_name=$1
+V4=$2
+REPO=$3
+WORK=$4
+shift 4
+MODEL="$REPO/models/stories260K-f32.gguf"
+EXPECTED_FILE="$REPO/tests/data/stories260K-expected.txt"
+unset V4_MODEL
+mkdir -p "$WORK"
+cd "$WORK" || exit 1
+
+die() {
+  echo "FAIL ($test_name): $*" >&2
+  exit 1
+}
+
+# run_v4 ARGS...: runs the tool; sets $out (stdout, trailing newlines stripped), $err, $rc.
+run_v4() {
+  "$V4" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  out=$(cat "$WORK/stdout")
+  err=$(cat "$WORK/stderr")
+}
+
+expect_rc() {
+  [[ $rc == "$1" ]] || die "expected exit $1, got $rc for: $2
+stdout: $out
+stderr: $err"
+}
+
+show_diff() {
+  diff <(printf '%s\n' "$1") <(printf '%s\n' "$2") | head -20 >&2
+}
+
+expected=$(cat "$EXPECTED_FILE")
+
+cli_run_expected() {
+  run_v4 run -n 200 --temp 0
+  expect_rc 0 "v4 run -n 200 --temp 0"
+  if [[ "$out" != "$expected" ]]; then
+    show_diff "$expected" "$out"
+    die "stdout differs from tests/data/stories260K-expected.txt"
+  fi
+  [[ "$err" == *"tokens/s"* ]] || die "no timings on stderr: $err"
+}
+
+cli_run_prefix() {
+  run_v4 run -p "Once upon a time" -n 40 --temp 0
+  expect_rc 0 "v4 run -p 'Once upon a time' -n 40 --temp 0"
+  [[ "$out" == "Once upon a time"?* ]] || die "stdout does not start with the prompt: $out"
+  if [[ "$expected" != "$out"* ]]; then
+    show_diff "$expected" "$out"
+    die "stdout is not a prefix of the expected text"
+  fi
+}
+
+cli_run_prompt_ids() {
+  # --prompt-ids 1 (BOS alone) is the empty prompt.
+  run_v4 run -n 20 --temp 0
+  expect_rc 0 "v4 run -n 20 --temp 0"
+  local plain=$out
+  run_v4 run --prompt-ids 1 -n 20 --temp 0
+  expect_rc 0 "v4 run --prompt-ids 1"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "--prompt-ids 1 differs from no prompt"; }
+  # The ids of a text prompt (from v4 tokenize) give the same output as the text.
+  run_v4 tokenize -m "$MODEL" -p "Once upon a time" --ids
+  expect_rc 0 "v4 tokenize --ids"
+  local ids=${out// /,}
+  [[ "$ids" == 1,* ]] || die "tokenize --ids does not start with BOS (1): $out"
+  run_v4 run -p "Once upon a time" -n 20 --temp 0
+  expect_rc 0 "v4 run -p 'Once upon a time'"
+  local from_text=$out
+  run_v4 run --prompt-ids "$ids" -n 20 --temp 0
+  expect_rc 0 "v4 run --prompt-ids $ids"
+  [[ "$out" == "$from_text" ]] || { show_diff "$from_text" "$out"; die "--prompt-ids $ids differs from the text prompt"; }
+  # Out-of-range ids and malformed lists are usage errors.
+  run_v4 run --prompt-ids 1,999999 -n 1
+  expect_rc 2 "v4 run --prompt-ids 1,999999"
+  run_v4 run --prompt-ids 1,x -n 1
+  expect_rc 2 "v4 run --prompt-ids 1,x"
+}
+
+cli_logits_out() {
+  local check=$1
+  rm -f "$WORK/logits.bin"
+  run_v4 run -n 5 --temp 0 --logits-out "$WORK/logits.bin"
+  expect_rc 0 "v4 run -n 5 --temp 0 --logits-out"
+  local size
+  size=$(stat -c %s "$WORK/logits.bin") || die "no logits file"
+  [[ $size == $((5 * 512 * 4)) ]] || die "logits file has $size bytes, expected $((5 * 512 * 4))"
+  "$check" "$MODEL" "$WORK/logits.bin" "$WORK/stdout" 5 || die "check_logits failed"
+}
+
+cli_seed() {
+  run_v4 run -p "Once upon a time" -n 60 --temp 1 --seed 42
+  expect_rc 0 "v4 run --seed 42"
+  local a=$out
+  [[ "$err" != *"seed:"* ]] || die "a given seed must not be announced: $err"
+  run_v4 run -p "Once upon a time" -n 60 --temp 1 --seed 42
+  local b=$out
+  [[ "$a" == "$b" ]] || { show_diff "$a" "$b"; die "same seed, different text"; }
+  run_v4 run -p "Once upon a time" -n 60 --temp 1 --seed 43
+  [[ "$out" != "$a" ]] || die "seeds 42 and 43 gave the same text: $out"
+  run_v4 run -p "Once upon a time" -n 5 --temp 1
+  expect_rc 0 "v4 run without --seed"
+  [[ "$err" == *"seed: "* ]] || die "a random seed must be printed on stderr: $err"
+}
+
+cli_errors() {
+  local version=$1
+  # Missing model file: runtime error, message on stderr, nothing on stdout.
+  run_v4 run -m "$WORK/no-such-model.gguf" -p hello
+  expect_rc 1 "v4 run -m missing"
+  [[ -z "$out" ]] || die "stdout not empty on error: $out"
+  [[ "$err" == *"v4: error:"*"no-such-model.gguf"* ]] || die "unclear message: $err"
+  # $V4_MODEL pointing nowhere is reported with a hint.
+  V4_MODEL="$WORK/nowhere.gguf" run_v4 run -n 1
+  expect_rc 1 "V4_MODEL=missing v4 run"
+  [[ "$err" == *"nowhere.gguf"* ]] || die "unclear message: $err"
+  # Usage errors: exit 2, nothing on stdout.
+  local args
+  for args in "run --bogus" "bogus" "" "info" "run -n notanumber" "run -p a -f b" \
+              "tokenize -p x"; do
+    # shellcheck disable=SC2086
+    run_v4 $args
+    expect_rc 2 "v4 $args"
+    [[ -z "$out" ]] || die "stdout not empty on usage error (v4 $args): $out"
+    [[ -n "$err" ]] || die "no message on usage error (v4 $args)"
+  done
+  # A truncated model file.
+  head -c 5000 "$MODEL" >"$WORK/truncated.gguf"
+  run_v4 info -m "$WORK/truncated.gguf"
+  expect_rc 1 "v4 info -m truncated.gguf"
+  [[ -z "$out" ]] || die "stdout not empty on error: $out"
+  [[ "$err" == *"v4: error:"* ]] || die "unclear message: $err"
+  run_v4 run -m "$WORK/truncated.gguf" -n 1
+  expect_rc 1 "v4 run -m truncated.gguf"
+  # Help and version.
+  local sub
+  for sub in "" run chat info tokenize; do
+    # shellcheck disable=SC2086
+    run_v4 $sub --help
+    expect_rc 0 "v4 $sub --help"
+    [[ "$out" == *"Usage"* || "$out" == *"usage"* ]] || die "no usage text for v4 $sub --help"
+  done
+  run_v4 --version
+  expect_rc 0 "v4 --version"
+  [[ "$out" == *"$version"* ]] || die "--version printed '$out', expected $version"
+}
+
+cli_chat_pipe() {
+  "$V4" chat -n 20 --temp 0 <<<$'Once upon a time\nThe cat' >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  out=$(cat "$WORK/stdout")
+  err=$(cat "$WORK/stderr")
+  expect_rc 0 "v4 chat (piped)"
+  local lines
+  lines=$(wc -l <"$WORK/stdout")
+  [[ $lines == 2 ]] || die "expected 2 lines, got $lines: $out"
+  [[ -n "$(sed -n 1p "$WORK/stdout")" && -n "$(sed -n 2p "$WORK/stdout")" ]] || die "empty reply: $out"
+  [[ "$err" == *"template: none (plain continuation)"* ]] || die "no template line on stderr: $err"
+  [[ "$out" != *"> "* ]] || die "prompt printed on stdout in pipe mode"
+  # The first reply is the continuation v4 run gives for the same prompt.
+  local first
+  first=$(sed -n 1p "$WORK/stdout")
+  run_v4 run -p "Once upon a time" -n 20 --temp 0
+  [[ "$out" == "Once upon a time$first" ]] || die "chat reply '$first' differs from run: '$out'"
+  # /reset forgets the conversation: the same line then gives the same reply; /quit ends.
+  "$V4" chat -n 20 --temp 0 <<<$'Once upon a time\n/reset\nOnce upon a time\n/quit\nThe cat' \
+    >"$WORK/stdout" 2>"$WORK/stderr" || die "chat with /reset failed: $(cat "$WORK/stderr")"
+  lines=$(wc -l <"$WORK/stdout")
+  [[ $lines == 2 ]] || die "expected 2 lines with /reset and /quit, got $lines: $(cat "$WORK/stdout")"
+  [[ "$(sed -n 1p "$WORK/stdout")" == "$(sed -n 2p "$WORK/stdout")" ]] ||
+    die "replies differ after /reset: $(cat "$WORK/stdout")"
+}
+
+cli_info() {
+  run_v4 info -m "$MODEL"
+  expect_rc 0 "v4 info"
+  [[ "$out" == *"blk.0.attn_q.weight"* ]] || die "no blk.0.attn_q.weight in: $out"
+  [[ "$out" == *"llama"* ]] || die "no 'llama' in: $out"
+  [[ "$out" == *"general.architecture"* ]] || die "no metadata in: $out"
+  run_v4 info -m "$MODEL" --plan
+  expect_rc 0 "v4 info --plan"
+  local plan=${out#*$'\nplan:\n'}
+  [[ "$out" == *$'\nplan:\n'* && -n "$plan" ]] || die "empty plan: $out"
+  run_v4 info -m "$MODEL" --check
+  expect_rc 0 "v4 info --check"
+  [[ "$out" == *"check: ok"* ]] || die "no 'check: ok' in: $out"
+}
+
+cli_tokenize() {
+  run_v4 tokenize -m "$MODEL" -p "Once upon a time" --ids
+  expect_rc 0 "v4 tokenize --ids"
+  [[ "$out" =~ ^1( [0-9]+)+$ ]] || die "unexpected ids: $out"
+  local with_bos=$out
+  run_v4 tokenize -m "$MODEL" -p "Once upon a time" --ids --no-bos
+  [[ "1 $out" == "$with_bos" ]] || die "--no-bos gave '$out', with BOS '$with_bos'"
+  run_v4 tokenize -m "$MODEL" -p "Once upon a time"
+  expect_rc 0 "v4 tokenize"
+  [[ "$(sed -n 1p "$WORK/stdout")" == $'1\t\'<s>\'' ]] || die "first line is not BOS: $out"
+  [[ $(wc -l <"$WORK/stdout") == $(wc -w <<<"$with_bos") ]] || die "one line per token expected: $out"
+  printf 'Once upon a time' | "$V4" tokenize -m "$MODEL" --ids >"$WORK/stdin_ids" ||
+    die "tokenize from stdin failed"
+  [[ "$(cat "$WORK/stdin_ids")" == "$with_bos" ]] || die "stdin gave $(cat "$WORK/stdin_ids")"
+}
+
+example_simple() {
+  local simple=$V4  # the example binary is passed in place of the tool
+  "$simple" >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  out=$(cat "$WORK/stdout")
+  err=$(cat "$WORK/stderr")
+  expect_rc 0 "examples/simple"
+  [[ -n "$out" ]] || die "no output"
+  [[ "$expected" == "$out"* ]] || { show_diff "$expected" "$out"; die "greedy text is not a prefix of the expected text"; }
+  "$simple" "$WORK/no-such-model.gguf" >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  [[ $rc == 1 ]] || die "a missing model must exit 1, got $rc"
+  [[ -s "$WORK/stderr" ]] || die "no message for a missing model"
+}
+
+shared_lib_exports() {
+  local lib=$V4  # the shared library is passed in place of the tool
+  local syms bad
+  syms=$(nm -D --defined-only "$lib") || die "nm failed on $lib"
+  # Every defined dynamic symbol except the version node must be v4_*.
+  bad=$(awk '$2 != "A" && $3 !~ /^v4_/ {print}' <<<"$syms")
+  [[ -z "$bad" ]] || die "symbols outside the v4_ namespace are exported:
+$bad"
+  [[ $(awk '$2 == "T" && $3 ~ /^v4_/' <<<"$syms" | wc -l) -gt 20 ]] ||
+    die "too few v4_ functions exported: $syms"
+  grep -q ' T v4_generate$' <<<"$syms" || die "v4_generate is not exported"
+  local soname
+  soname=$(objdump -p "$lib" | awk '$1 == "SONAME" {print $2}')
+  [[ "$soname" == "libv4engine.so.0" ]] || die "SONAME is '$soname', expected libv4engine.so.0"
+}
+
+declare -F "$test_name" >/dev/null || die "no such test"
+"$test_name" "$@"
+echo "PASS ($test_name)"

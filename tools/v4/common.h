@@ -1,0 +1,116 @@
+// Helpers shared by the v4 subcommands. The tool is a client of the C API only
+// (include/v4engine.h, linked against the shared library): nothing here reaches into lib/.
+#pragma once
+
+#include <v4engine.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace v4::cli {
+
+// Exit codes of the tool.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;  // runtime error, message on stderr
+inline constexpr int kExitUsage = 2;  // bad command line
+
+// What a subcommand runs once the command line is parsed.
+using Action = std::function<int()>;
+
+// Each subcommand adds itself to the app; when it is selected its callback stores the action.
+void register_run(CLI::App& app, Action& action);
+void register_chat(CLI::App& app, Action& action);
+void register_info(CLI::App& app, Action& action);
+void register_tokenize(CLI::App& app, Action& action);
+
+// ---- Errors and logging ------------------------------------------------------------------
+
+// Prints "v4: error: <what>: <v4_last_error()>" to stderr and returns kExitError.
+int fail_status(const std::string& what, v4_status status);
+// Prints "v4: error: <what>" and returns `code`.
+int fail(const std::string& what, int code = kExitError);
+void warn(const std::string& what);
+
+// Routes library logs to stderr: warnings and errors always, debug/info with verbose.
+void setup_logging(bool verbose);
+
+// ---- Models and contexts -----------------------------------------------------------------
+
+struct ModelDeleter {
+  void operator()(v4_model* m) const { v4_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(v4_context* c) const { v4_context_free(c); }
+};
+struct SamplerDeleter {
+  void operator()(v4_sampler* s) const { v4_sampler_free(s); }
+};
+using ModelPtr = std::unique_ptr<v4_model, ModelDeleter>;
+using ContextPtr = std::unique_ptr<v4_context, ContextDeleter>;
+using SamplerPtr = std::unique_ptr<v4_sampler, SamplerDeleter>;
+
+// Loads a model with a progress bar on stderr when stderr is a terminal. On failure prints
+// the error and returns null.
+ModelPtr load_model(const std::string& path, bool vocab_only);
+
+// Resolves the path (see resolve_model_path) and loads; prints how to pass -m when no model
+// is found.
+ModelPtr load_default_or_given(const std::string& cli_value);
+
+// ---- Options shared by run and chat --------------------------------------------------------
+
+struct SamplingOptions {
+  float temp = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0;
+  bool seed_given = false;  // filled after parsing
+  CLI::Option* seed_opt = nullptr;
+
+  // Seed to use: the given one, or one from the clock (printed on stderr).
+  v4_sampler_params to_params();
+};
+
+struct ContextOptions {
+  int32_t threads = 0;
+  uint32_t ctx = 0;
+};
+
+void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
+void add_context_options(CLI::App* cmd, ContextOptions& c);
+
+// Creates a context (abort callback optional). On failure prints the error and returns null.
+ContextPtr create_context(v4_model* model, const ContextOptions& opts,
+                          v4_abort_fn abort_fn = nullptr, void* abort_user = nullptr);
+SamplerPtr create_sampler(const v4_model* model, SamplingOptions& opts);
+
+// ---- Text and I/O ------------------------------------------------------------------------
+
+bool read_file(const std::string& path, std::string& out);
+// Text of tokens (v4_detokenize, growing the buffer as needed).
+std::string detokenize(const v4_model* model, const std::vector<v4_token>& tokens,
+                       bool render_special);
+// Tokens of text (v4_tokenize, growing the buffer as needed). False on error (printed).
+bool tokenize(const v4_model* model, const std::string& text, bool add_bos, bool parse_special,
+              std::vector<v4_token>& out);
+// Writes bytes to stdout and flushes; false when stdout is gone.
+bool write_stdout(const char* data, size_t len);
+
+bool stdin_is_tty();
+bool stdout_is_tty();
+bool stderr_is_tty();
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace v4::cli
