@@ -236,7 +236,11 @@ shared_lib_exports() {
 $bad"
   [[ $(awk '$2 == "T" && $3 ~ /^v4_/' <<<"$syms" | wc -l) -gt 20 ]] ||
     die "too few v4_ functions exported: $syms"
-  grep -q ' T v4_generate$' <<<"$syms" || die "v4_generate is not exported"
+  grep -Eq ' T v4_generate(@@V4ENGINE_0)?$' <<<"$syms" || die "v4_generate is not exported"
+  # Every exported function carries the ABI's symbol version.
+  bad=$(awk '$2 == "T" && $3 !~ /@@V4ENGINE_0$/ {print}' <<<"$syms")
+  [[ -z "$bad" ]] || die "unversioned exports (lib/api/v4engine.map):
+$bad"
   local soname
   soname=$(objdump -p "$lib" | awk '$1 == "SONAME" {print $2}')
   [[ "$soname" == "libv4engine.so.0" ]] || die "SONAME is '$soname', expected libv4engine.so.0"

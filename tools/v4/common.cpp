@@ -36,6 +36,7 @@ namespace {
 bool g_verbose = false;
 
 void log_to_stderr(v4_log_level level, const char* text, void*) {
+  if (level >= V4_LOG_WARN || g_verbose) ProgressBar::clear_active();
   switch (level) {
     case V4_LOG_DEBUG:
     case V4_LOG_INFO:

@@ -14,11 +14,27 @@ bool on_progress(float fraction, void* user) {
   return true;
 }
 
+// The bar being drawn (the tool loads one model at a time, on the main thread).
+ProgressBar* g_active = nullptr;
+
 }  // namespace
 
-ProgressBar::ProgressBar(const char* label) : label_(label), enabled_(isatty(STDERR_FILENO)) {}
+ProgressBar::ProgressBar(const char* label) : label_(label), enabled_(isatty(STDERR_FILENO)) {
+  if (enabled_) g_active = this;
+}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+  if (g_active == this) g_active = nullptr;
+}
+
+void ProgressBar::clear_active() {
+  if (g_active && g_active->drawn_) {
+    std::fprintf(stderr, "\r\033[K");
+    g_active->drawn_ = false;
+    g_active->last_percent_ = -1;
+  }
+}
 
 v4_progress_fn ProgressBar::callback() const { return enabled_ ? on_progress : nullptr; }
 

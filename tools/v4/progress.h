@@ -20,6 +20,10 @@ class ProgressBar {
   // Ends the bar's line (called by the destructor too).
   void finish();
 
+  // Erases the bar of the loading in progress, if any, so that a log line printed next
+  // starts on a clean line; the next update redraws it.
+  static void clear_active();
+
  private:
   const char* label_;
   bool enabled_;

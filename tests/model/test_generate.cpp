@@ -1,0 +1,96 @@
+// Generation through the C API: the reference text, seeded sampling, streaming.
+#include <fstream>
+#include <sstream>
+
+#include "tests/model/model_fixture.h"
+
+using namespace v4test;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string rstrip_newlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+bool collect(v4_token, const char* text, size_t len, void* user) {
+  static_cast<std::string*>(user)->append(text, len);
+  return true;
+}
+
+std::string generate(v4_model* m, const char* prompt, int n, float temp, uint64_t seed,
+                     int threads = 1) {
+  ContextHandle c(m, ctx_params(threads, 512));
+  v4_sampler_params sp = v4_sampler_default_params();
+  sp.temperature = temp;
+  sp.seed = seed;
+  v4_sampler* s = nullptr;
+  REQUIRE(v4_sampler_create(m, &sp, &s) == V4_OK);
+  std::string out;
+  v4_generate_params gp = v4_generate_default_params();
+  gp.n_predict = n;
+  gp.on_token = collect;
+  gp.user = &out;
+  int32_t produced = 0;
+  const v4_status st = v4_generate(c.c, s, prompt, &gp, &produced);
+  INFO(v4_last_error());
+  REQUIRE(st == V4_OK);
+  v4_sampler_free(s);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("greedy generation from BOS reproduces llama2.c's reference text", "[model][generate]") {
+  ModelHandle m;
+  const std::string expected =
+      rstrip_newlines(read_file(std::string(V4_TEST_DATA_DIR) + "/stories260K-expected.txt"));
+  REQUIRE(!expected.empty());
+  CHECK(rstrip_newlines(generate(m.m, "", 200, 0.0f, 0)) == expected);
+  CHECK(rstrip_newlines(generate(m.m, "", 200, 0.0f, 0, 2)) == expected);
+}
+
+TEST_CASE("a prompt's greedy continuation is a prefix of the reference", "[model][generate]") {
+  ModelHandle m;
+  const std::string expected =
+      read_file(std::string(V4_TEST_DATA_DIR) + "/stories260K-expected.txt");
+  const std::string out = "Once upon a time" + generate(m.m, "Once upon a time", 40, 0.0f, 0);
+  CHECK(expected.rfind(out, 0) == 0);
+}
+
+TEST_CASE("same seed gives the same text; another seed another text", "[model][generate][sampling]") {
+  ModelHandle m;
+  const std::string a = generate(m.m, "Once upon a time", 60, 1.0f, 42);
+  const std::string b = generate(m.m, "Once upon a time", 60, 1.0f, 42);
+  const std::string c = generate(m.m, "Once upon a time", 60, 1.0f, 43);
+  const std::string d = generate(m.m, "Once upon a time", 60, 1.0f, 42, 2);
+  CHECK(a == b);
+  CHECK(a == d);
+  CHECK(a != c);
+}
+
+TEST_CASE("generation stops when the callback says so", "[model][generate]") {
+  ModelHandle m;
+  ContextHandle c(m.m, ctx_params());
+  v4_sampler* s = nullptr;
+  v4_sampler_params sp = v4_sampler_default_params();
+  sp.temperature = 0.0f;
+  REQUIRE(v4_sampler_create(m.m, &sp, &s) == V4_OK);
+  int calls = 0;
+  v4_generate_params gp = v4_generate_default_params();
+  gp.n_predict = 50;
+  gp.on_token = [](v4_token, const char*, size_t, void* u) { return ++*static_cast<int*>(u) < 5; };
+  gp.user = &calls;
+  int32_t n = 0;
+  REQUIRE(v4_generate(c.c, s, "Once", &gp, &n) == V4_OK);
+  CHECK(calls == 5);
+  CHECK(n == 5);
+  v4_sampler_free(s);
+}
