@@ -3,9 +3,8 @@
  *   simple [MODEL.gguf]
  *
  * Every call is checked; on failure the library's message (v4_last_error) is printed. */
-#include <v4engine.h>
-
 #include <stdio.h>
+#include <v4engine.h>
 
 #ifndef V4_DEFAULT_MODEL
 #define V4_DEFAULT_MODEL "models/stories260K-f32.gguf"
@@ -20,8 +19,7 @@ static bool print_token(v4_token token, const char* text, size_t len, void* user
 }
 
 static int report(const char* what, v4_status status) {
-  fprintf(stderr, "simple: %s failed: %s (%s)\n", what, v4_last_error(),
-          v4_status_string(status));
+  fprintf(stderr, "simple: %s failed: %s (%s)\n", what, v4_last_error(), v4_status_string(status));
   return 1;
 }
 

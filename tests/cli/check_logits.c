@@ -4,12 +4,11 @@
  * n_vocab little-endian float32, all finite, consecutive rows different, and the argmax of
  * each row is the token that was generated, i.e. detokenize(BOS, argmax...) equals the text
  * the run printed. */
-#include <v4engine.h>
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <v4engine.h>
 
 static long file_size(FILE* f) {
   long n;
@@ -20,8 +19,8 @@ static long file_size(FILE* f) {
 }
 
 static float le_float(const unsigned char* p) {
-  unsigned long u = (unsigned long)p[0] | ((unsigned long)p[1] << 8) |
-                    ((unsigned long)p[2] << 16) | ((unsigned long)p[3] << 24);
+  unsigned long u = (unsigned long)p[0] | ((unsigned long)p[1] << 8) | ((unsigned long)p[2] << 16) |
+                    ((unsigned long)p[3] << 24);
   unsigned int u32 = (unsigned int)u;
   float f;
   memcpy(&f, &u32, 4);

@@ -1,16 +1,15 @@
 /* The public header compiled as strict C99 (-std=c99 -Wall -Wextra -pedantic -Werror): the
  * build is the test. Run, it checks that the linked library matches the header. */
-#include <v4engine.h>
-
 #include <stdio.h>
 #include <string.h>
+#include <v4engine.h>
 
-#define CHECK(cond)                                              \
-  do {                                                           \
-    if (!(cond)) {                                               \
+#define CHECK(cond)                                             \
+  do {                                                          \
+    if (!(cond)) {                                              \
       fprintf(stderr, "header_c99: check failed: %s\n", #cond); \
-      failures++;                                                \
-    }                                                            \
+      failures++;                                               \
+    }                                                           \
   } while (0)
 
 int main(void) {

@@ -79,7 +79,10 @@ bool on_token(v4_token token, const char* text, size_t len, void* user) {
 class Chat {
  public:
   Chat(const ChatOptions& o, v4_model* model, v4_context* ctx, v4_sampler* sampler)
-      : o_(o), model_(model), ctx_(ctx), sampler_(sampler),
+      : o_(o),
+        model_(model),
+        ctx_(ctx),
+        sampler_(sampler),
         n_ctx_(static_cast<int64_t>(v4_context_n_ctx(ctx))) {}
 
   void reset() {
@@ -101,8 +104,10 @@ class Chat {
       pos = 0;
     }
     if (pos + static_cast<int64_t>(prompt.size()) + 1 > n_ctx_) {
-      std::fprintf(stderr, "[this message (%zu tokens) does not fit in the context (%" PRId64
-                   " tokens); it was skipped]\n", prompt.size(), n_ctx_);
+      std::fprintf(stderr,
+                   "[this message (%zu tokens) does not fit in the context (%" PRId64
+                   " tokens); it was skipped]\n",
+                   prompt.size(), n_ctx_);
       write_stdout("\n", 1);
       return true;
     }

@@ -104,8 +104,7 @@ int info_main(InfoOptions& o) {
     }
     std::string value;
     if (!meta_value(m, key, value)) {
-      return fail_status(std::string("cannot read metadata value '") + key + "'",
-                         V4_ERR_INTERNAL);
+      return fail_status(std::string("cannot read metadata value '") + key + "'", V4_ERR_INTERNAL);
     }
     std::printf("  %-40s = %s\n", key, one_line(value).c_str());
   }
@@ -124,8 +123,8 @@ int info_main(InfoOptions& o) {
   }
   const uint64_t n_params = v4_model_n_params(m);
   const uint64_t size = v4_model_size_bytes(m);
-  std::printf("\ntotal: %d tensors, %" PRIu64 " parameters, %" PRIu64 " bytes (%s)\n",
-              n_tensors, n_params, size, human_bytes(size).c_str());
+  std::printf("\ntotal: %d tensors, %" PRIu64 " parameters, %" PRIu64 " bytes (%s)\n", n_tensors,
+              n_params, size, human_bytes(size).c_str());
   if (sum_bytes != size) {
     std::printf("       (sum of the tensor sizes: %" PRIu64 " bytes)\n", sum_bytes);
   }

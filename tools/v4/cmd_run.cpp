@@ -190,8 +190,8 @@ int run_main(RunOptions& o) {
 
   int32_t n_generated = 0;
   const auto t0 = Clock::now();
-  v4_status st = n_predict > 0 ? v4_generate(ctx.get(), sampler.get(), "", &gp, &n_generated)
-                               : V4_OK;
+  v4_status st =
+      n_predict > 0 ? v4_generate(ctx.get(), sampler.get(), "", &gp, &n_generated) : V4_OK;
   const auto t1 = Clock::now();
   if (stdout_is_tty()) write_stdout("\n", 1);
 
@@ -207,8 +207,8 @@ int run_main(RunOptions& o) {
   const int32_t n_steps = n_generated > 1 ? n_generated - 1 : 0;
   std::fprintf(stderr, "prompt:    %5" PRId64 " tokens in %7.3f s (%8.1f tokens/s)\n", n_prompt,
                t_prompt, t_prompt > 0 ? static_cast<double>(n_prompt) / t_prompt : 0.0);
-  std::fprintf(stderr, "generated: %5d tokens in %7.3f s (%8.1f tokens/s)\n", n_generated,
-               t_gen, t_gen > 0 ? n_steps / t_gen : 0.0);
+  std::fprintf(stderr, "generated: %5d tokens in %7.3f s (%8.1f tokens/s)\n", n_generated, t_gen,
+               t_gen > 0 ? n_steps / t_gen : 0.0);
   return kExitOk;
 }
 
@@ -228,8 +228,9 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->capture_default_str();
   add_sampling_options(cmd, o->sampling);
   add_context_options(cmd, o->context);
-  cmd->add_option("--logits-out", o->logits_out,
-                  "Append the logits row of every sampled token to FILE (float32 LE)");
+  cmd->add_option(
+      "--logits-out", o->logits_out,
+      "Write the logits row of every sampled token to FILE (n_vocab float32 LE per row)");
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token to a text prompt");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return run_main(*o); }; });

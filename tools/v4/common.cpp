@@ -80,19 +80,18 @@ ModelPtr load_model(const std::string& path, bool vocab_only) {
 ModelPtr load_default_or_given(const std::string& cli_value) {
   std::string path = resolve_model_path(cli_value);
   if (path.empty()) {
-    fail("no model found (looked for the bundled stories260K-f32.gguf); pass one with -m "
-         "MODEL.gguf or set V4_MODEL");
+    fail(
+        "no model found (looked for the bundled stories260K-f32.gguf); pass one with -m "
+        "MODEL.gguf or set V4_MODEL");
     return nullptr;
   }
   return load_model(path, false);
 }
 
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s) {
-  cmd->add_option("--temp", s.temp, "Temperature; <= 0 is greedy (argmax)")
-      ->capture_default_str();
+  cmd->add_option("--temp", s.temp, "Temperature; <= 0 is greedy (argmax)")->capture_default_str();
   cmd->add_option("--top-k", s.top_k, "Top-k filter; <= 0 is off")->capture_default_str();
-  cmd->add_option("--top-p", s.top_p, "Top-p (nucleus) filter; >= 1 is off")
-      ->capture_default_str();
+  cmd->add_option("--top-p", s.top_p, "Top-p (nucleus) filter; >= 1 is off")->capture_default_str();
   cmd->add_option("--min-p", s.min_p, "Min-p filter; <= 0 is off")->capture_default_str();
   cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty; 1 is off")
       ->capture_default_str();
@@ -100,8 +99,7 @@ void add_sampling_options(CLI::App* cmd, SamplingOptions& s) {
                   "Recent tokens the repetition penalty looks at")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  s.seed_opt = cmd->add_option("--seed", s.seed,
-                               "RNG seed (default: random, printed on stderr)");
+  s.seed_opt = cmd->add_option("--seed", s.seed, "RNG seed (default: random, printed on stderr)");
 }
 
 void add_context_options(CLI::App* cmd, ContextOptions& c) {
@@ -176,8 +174,8 @@ std::string detokenize(const v4_model* model, const std::vector<v4_token>& token
                                render_special, buf.data(), buf.size(), &n);
   if (st == V4_ERR_BUFFER_TOO_SMALL) {
     buf.assign(n + 1, '\0');
-    st = v4_detokenize(model, tokens.data(), static_cast<int32_t>(tokens.size()),
-                       render_special, buf.data(), buf.size(), &n);
+    st = v4_detokenize(model, tokens.data(), static_cast<int32_t>(tokens.size()), render_special,
+                       buf.data(), buf.size(), &n);
   }
   if (st != V4_OK) return {};
   buf.resize(n);
