@@ -23,8 +23,16 @@ void run_node_job(void* ctx, int ith, int nth) {
   job->fn(job->node, ith, nth);
 }
 
-// Ops whose work is too small to be worth waking other threads.
-bool single_threaded(const Tensor& node) { return node.n_elements() < 4096 && node.op != Op::mul_mat && node.op != Op::attention; }
+// Ops whose work is too small to be worth waking other threads (estimated in
+// multiply-adds; waking a thread costs about as much as a few thousand of them).
+bool single_threaded(const Tensor& node) {
+  constexpr int64_t kMinWork = 1 << 16;
+  switch (node.op) {
+    case Op::mul_mat: return node.n_elements() * node.src[0]->ne[0] < kMinWork;
+    case Op::attention: return node.n_elements() * 64 < kMinWork;
+    default: return node.n_elements() < kMinWork / 4;
+  }
+}
 
 class CpuBackend final : public Backend {
  public:

@@ -52,7 +52,14 @@ void ThreadPool::run(JobFn fn, void* ctx, int n) {
   }
   wake_.notify_all();
   fn(ctx, 0, n);
-  while (pending_.load(std::memory_order_acquire) != 0) V4_CPU_RELAX();
+  // Spin while the others finish; yield if they take long (more threads than free
+  // cores: a worker may be waiting for this very core).
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations / 10)
+      V4_CPU_RELAX();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void ThreadPool::worker(int ith) {
@@ -61,7 +68,10 @@ void ThreadPool::worker(int ith) {
     // Spin first, then sleep until the generation changes.
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
-      V4_CPU_RELAX();
+      if (spins % 64 == 63)
+        std::this_thread::yield();
+      else
+        V4_CPU_RELAX();
       ++spins;
     }
     JobFn fn;

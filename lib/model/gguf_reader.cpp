@@ -26,25 +26,32 @@ constexpr size_t kDefaultAlignment = 32;
 constexpr uint64_t kReserveCap = 4096;
 
 // Smallest possible encodings, used to bound counts before reserving memory.
-constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;              // key len, 1-char key, type, u8
-constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name, n_dims, ne[0], type, offset
+// kv: key length, a 1-byte key, value type, a u8 value.
+constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;
+// tensor info: name length, a 1-byte name, n_dims, ne[0], type, offset.
+constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;
 
 // Bytes of one element of a scalar value type; 0 for string/array/unknown.
 size_t scalar_size(uint32_t t) {
   switch (static_cast<ValueType>(t)) {
     case ValueType::u8:
     case ValueType::i8:
-    case ValueType::boolean: return 1;
+    case ValueType::boolean:
+      return 1;
     case ValueType::u16:
-    case ValueType::i16: return 2;
+    case ValueType::i16:
+      return 2;
     case ValueType::u32:
     case ValueType::i32:
-    case ValueType::f32: return 4;
+    case ValueType::f32:
+      return 4;
     case ValueType::u64:
     case ValueType::i64:
-    case ValueType::f64: return 8;
+    case ValueType::f64:
+      return 8;
     case ValueType::string:
-    case ValueType::array: return 0;
+    case ValueType::array:
+      return 0;
   }
   return 0;
 }
@@ -137,19 +144,44 @@ std::string printable(std::string_view s) {
 template <class What>
 void read_scalar(Cursor& c, ValueType t, KeyValue& kv, const What& what) {
   switch (t) {
-    case ValueType::u8: kv.u = load<uint8_t>(c.take(1, what)); break;
-    case ValueType::i8: kv.i = load<int8_t>(c.take(1, what)); break;
-    case ValueType::u16: kv.u = load<uint16_t>(c.take(2, what)); break;
-    case ValueType::i16: kv.i = load<int16_t>(c.take(2, what)); break;
-    case ValueType::u32: kv.u = load<uint32_t>(c.take(4, what)); break;
-    case ValueType::i32: kv.i = load<int32_t>(c.take(4, what)); break;
-    case ValueType::u64: kv.u = load<uint64_t>(c.take(8, what)); break;
-    case ValueType::i64: kv.i = load<int64_t>(c.take(8, what)); break;
-    case ValueType::f32: kv.f = load<float>(c.take(4, what)); break;
-    case ValueType::f64: kv.f = load<double>(c.take(8, what)); break;
-    case ValueType::boolean: kv.u = load<uint8_t>(c.take(1, what)) != 0 ? 1 : 0; break;
-    case ValueType::string: kv.str = c.str(what); break;
-    case ValueType::array: break;  // handled by the caller
+    case ValueType::u8:
+      kv.u = load<uint8_t>(c.take(1, what));
+      break;
+    case ValueType::i8:
+      kv.i = load<int8_t>(c.take(1, what));
+      break;
+    case ValueType::u16:
+      kv.u = load<uint16_t>(c.take(2, what));
+      break;
+    case ValueType::i16:
+      kv.i = load<int16_t>(c.take(2, what));
+      break;
+    case ValueType::u32:
+      kv.u = load<uint32_t>(c.take(4, what));
+      break;
+    case ValueType::i32:
+      kv.i = load<int32_t>(c.take(4, what));
+      break;
+    case ValueType::u64:
+      kv.u = load<uint64_t>(c.take(8, what));
+      break;
+    case ValueType::i64:
+      kv.i = load<int64_t>(c.take(8, what));
+      break;
+    case ValueType::f32:
+      kv.f = load<float>(c.take(4, what));
+      break;
+    case ValueType::f64:
+      kv.f = load<double>(c.take(8, what));
+      break;
+    case ValueType::boolean:
+      kv.u = load<uint8_t>(c.take(1, what)) != 0 ? 1 : 0;
+      break;
+    case ValueType::string:
+      kv.str = c.str(what);
+      break;
+    case ValueType::array:
+      break;  // handled by the caller
   }
 }
 
@@ -157,19 +189,32 @@ void read_scalar(Cursor& c, ValueType t, KeyValue& kv, const What& what) {
 
 const char* value_type_name(ValueType t) {
   switch (t) {
-    case ValueType::u8: return "u8";
-    case ValueType::i8: return "i8";
-    case ValueType::u16: return "u16";
-    case ValueType::i16: return "i16";
-    case ValueType::u32: return "u32";
-    case ValueType::i32: return "i32";
-    case ValueType::f32: return "f32";
-    case ValueType::boolean: return "bool";
-    case ValueType::string: return "string";
-    case ValueType::array: return "array";
-    case ValueType::u64: return "u64";
-    case ValueType::i64: return "i64";
-    case ValueType::f64: return "f64";
+    case ValueType::u8:
+      return "u8";
+    case ValueType::i8:
+      return "i8";
+    case ValueType::u16:
+      return "u16";
+    case ValueType::i16:
+      return "i16";
+    case ValueType::u32:
+      return "u32";
+    case ValueType::i32:
+      return "i32";
+    case ValueType::f32:
+      return "f32";
+    case ValueType::boolean:
+      return "bool";
+    case ValueType::string:
+      return "string";
+    case ValueType::array:
+      return "array";
+    case ValueType::u64:
+      return "u64";
+    case ValueType::i64:
+      return "i64";
+    case ValueType::f64:
+      return "f64";
   }
   return "unknown";
 }
@@ -179,7 +224,8 @@ const char* value_type_name(ValueType t) {
 // ---------------------------------------------------------------------------
 
 std::unique_ptr<File> File::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO given by mistake must not block open(); fstat rejects it below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(Status::io, "{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -203,7 +249,8 @@ std::unique_ptr<File> File::open(const std::string& path) {
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int e = errno;
   ::close(fd);  // the mapping keeps the file alive
-  if (p == MAP_FAILED) fail(Status::io, "{}: cannot map {} bytes: {}", path, size, std::strerror(e));
+  if (p == MAP_FAILED)
+    fail(Status::io, "{}: cannot map {} bytes: {}", path, size, std::strerror(e));
 
   std::unique_ptr<File> f(new File());
   f->path_ = path;
@@ -255,10 +302,11 @@ void File::parse() {
   const uint64_t n_tensors = c.u64(Named{"tensor count"});
   const uint64_t n_kv = c.u64(Named{"metadata key/value count"});
   if (n_kv > c.remaining() / kMinKvBytes)
-    fail(Status::bad_format,
-         "{}: metadata key/value count {} cannot fit in the {} remaining bytes (each entry takes at "
-         "least {} bytes); the file is corrupt",
-         name, n_kv, c.remaining(), kMinKvBytes);
+    fail(
+        Status::bad_format,
+        "{}: metadata key/value count {} cannot fit in the {} remaining bytes (each entry takes at "
+        "least {} bytes); the file is corrupt",
+        name, n_kv, c.remaining(), kMinKvBytes);
   // The kvs come first; a tensor count too big for everything left is rejected here already.
   if (n_tensors > c.remaining() / kMinTensorInfoBytes)
     fail(Status::bad_format,
@@ -301,8 +349,8 @@ void File::parse() {
     } else {
       const uint32_t elem = c.u32(what);
       if (!known_value_type(elem))
-        fail(Status::bad_format, "{}: array '{}' has unknown element type {}, expected 0..12",
-             name, printable(key), elem);
+        fail(Status::bad_format, "{}: array '{}' has unknown element type {}, expected 0..12", name,
+             printable(key), elem);
       if (static_cast<ValueType>(elem) == ValueType::array)
         fail(Status::bad_format,
              "{}: key '{}' is an array of arrays; nested arrays are not supported", name,
@@ -319,8 +367,8 @@ void File::parse() {
       if (kv.elem_type == ValueType::string) {
         kv.strings.reserve(static_cast<size_t>(kv.count));
         for (uint64_t i = 0; i < kv.count; ++i)
-          kv.strings.push_back(c.str(
-              [&] { return fmt::format("element {} of array '{}'", i, printable(key)); }));
+          kv.strings.push_back(
+              c.str([&] { return fmt::format("element {} of array '{}'", i, printable(key)); }));
       } else {
         kv.array_data = c.take(kv.count * esize, what);
       }
@@ -397,7 +445,8 @@ void File::parse() {
     uint64_t nbytes = static_cast<uint64_t>(ti.ne[0] / tt->block_size);
     bool overflow = __builtin_mul_overflow(nbytes, uint64_t{tt->block_bytes}, &nbytes);
     for (int d = 1; d < kMaxDims; ++d)
-      overflow = overflow || __builtin_mul_overflow(nbytes, static_cast<uint64_t>(ti.ne[d]), &nbytes);
+      overflow =
+          overflow || __builtin_mul_overflow(nbytes, static_cast<uint64_t>(ti.ne[d]), &nbytes);
     if (overflow || nbytes > std::numeric_limits<size_t>::max())
       fail(Status::bad_format, "{}: tensor '{}': data size overflows ({} elements of {})", name, pn,
            n_elements, tt->name);
@@ -507,8 +556,7 @@ std::optional<int64_t> File::get_int(std::string_view key) const {
 std::optional<uint32_t> File::get_u32(std::string_view key) const {
   const KeyValue* kv = find(key);
   if (kv == nullptr) return std::nullopt;
-  if (!is_unsigned(kv->type) && !is_signed(kv->type))
-    wrong_type(path_, *kv, "an unsigned integer");
+  if (!is_unsigned(kv->type) && !is_signed(kv->type)) wrong_type(path_, *kv, "an unsigned integer");
   const uint64_t v = *get_uint(key);
   if (v > std::numeric_limits<uint32_t>::max())
     fail(Status::bad_format, "{}: key '{}' is {}, out of range for u32", path_, kv->key, v);
@@ -547,36 +595,45 @@ const KeyValue* File::get_array(std::string_view key, ValueType elem) const {
 }
 
 float File::array_f32(const KeyValue& kv, uint64_t i) {
-  if (kv.type != ValueType::array)
-    fail(Status::invalid_arg, "key '{}' is not an array", kv.key);
+  if (kv.type != ValueType::array) fail(Status::invalid_arg, "key '{}' is not an array", kv.key);
   if (i >= kv.count)
     fail(Status::invalid_arg, "index {} out of range for array '{}' of {} elements", i, kv.key,
          kv.count);
   switch (kv.elem_type) {
-    case ValueType::f32: return load<float>(kv.array_data + 4 * i);
-    case ValueType::f64: return static_cast<float>(load<double>(kv.array_data + 8 * i));
-    default: break;
+    case ValueType::f32:
+      return load<float>(kv.array_data + 4 * i);
+    case ValueType::f64:
+      return static_cast<float>(load<double>(kv.array_data + 8 * i));
+    default:
+      break;
   }
   fail(Status::bad_format, "key '{}' is an array of {}, expected an array of f32 or f64", kv.key,
        value_type_name(kv.elem_type));
 }
 
 int64_t File::array_int(const KeyValue& kv, uint64_t i) {
-  if (kv.type != ValueType::array)
-    fail(Status::invalid_arg, "key '{}' is not an array", kv.key);
+  if (kv.type != ValueType::array) fail(Status::invalid_arg, "key '{}' is not an array", kv.key);
   if (i >= kv.count)
     fail(Status::invalid_arg, "index {} out of range for array '{}' of {} elements", i, kv.key,
          kv.count);
   const uint8_t* p = kv.array_data;
   switch (kv.elem_type) {
-    case ValueType::u8: return load<uint8_t>(p + i);
-    case ValueType::i8: return load<int8_t>(p + i);
-    case ValueType::boolean: return load<uint8_t>(p + i) != 0 ? 1 : 0;
-    case ValueType::u16: return load<uint16_t>(p + 2 * i);
-    case ValueType::i16: return load<int16_t>(p + 2 * i);
-    case ValueType::u32: return load<uint32_t>(p + 4 * i);
-    case ValueType::i32: return load<int32_t>(p + 4 * i);
-    case ValueType::i64: return load<int64_t>(p + 8 * i);
+    case ValueType::u8:
+      return load<uint8_t>(p + i);
+    case ValueType::i8:
+      return load<int8_t>(p + i);
+    case ValueType::boolean:
+      return load<uint8_t>(p + i) != 0 ? 1 : 0;
+    case ValueType::u16:
+      return load<uint16_t>(p + 2 * i);
+    case ValueType::i16:
+      return load<int16_t>(p + 2 * i);
+    case ValueType::u32:
+      return load<uint32_t>(p + 4 * i);
+    case ValueType::i32:
+      return load<int32_t>(p + 4 * i);
+    case ValueType::i64:
+      return load<int64_t>(p + 8 * i);
     case ValueType::u64: {
       const uint64_t v = load<uint64_t>(p + 8 * i);
       if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -584,7 +641,8 @@ int64_t File::array_int(const KeyValue& kv, uint64_t i) {
              v);
       return static_cast<int64_t>(v);
     }
-    default: break;
+    default:
+      break;
   }
   fail(Status::bad_format, "key '{}' is an array of {}, expected an array of integers", kv.key,
        value_type_name(kv.elem_type));

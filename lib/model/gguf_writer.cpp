@@ -32,16 +32,21 @@ struct Writer::Entry {
     switch (t) {
       case ValueType::u8:
       case ValueType::i8:
-      case ValueType::boolean: return 1;
+      case ValueType::boolean:
+        return 1;
       case ValueType::u16:
-      case ValueType::i16: return 2;
+      case ValueType::i16:
+        return 2;
       case ValueType::u32:
       case ValueType::i32:
-      case ValueType::f32: return 4;
+      case ValueType::f32:
+        return 4;
       case ValueType::u64:
       case ValueType::i64:
-      case ValueType::f64: return 8;
-      default: return 0;
+      case ValueType::f64:
+        return 8;
+      default:
+        return 0;
     }
   }
   static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -55,6 +60,8 @@ constexpr size_t kDefaultAlignment = 32;
 
 void upsert(std::vector<std::pair<std::string, Bytes>>& kvs, const std::string& key, Bytes v) {
   if (key.empty()) fail(Status::invalid_arg, "GGUF writer: empty metadata key");
+  if (key == "general.alignment")
+    fail(Status::invalid_arg, "GGUF writer: general.alignment must be a u32 (set_alignment())");
   for (auto& [k, old] : kvs) {
     if (k == key) {
       old = std::move(v);
@@ -162,18 +169,42 @@ void Writer::copy_kv(const KeyValue& kv) {
   Bytes b;
   Entry::put_type(b, kv.type);
   switch (kv.type) {
-    case ValueType::u8: Entry::put<uint8_t>(b, static_cast<uint8_t>(kv.u)); break;
-    case ValueType::i8: Entry::put<int8_t>(b, static_cast<int8_t>(kv.i)); break;
-    case ValueType::u16: Entry::put<uint16_t>(b, static_cast<uint16_t>(kv.u)); break;
-    case ValueType::i16: Entry::put<int16_t>(b, static_cast<int16_t>(kv.i)); break;
-    case ValueType::u32: Entry::put<uint32_t>(b, static_cast<uint32_t>(kv.u)); break;
-    case ValueType::i32: Entry::put<int32_t>(b, static_cast<int32_t>(kv.i)); break;
-    case ValueType::u64: Entry::put<uint64_t>(b, kv.u); break;
-    case ValueType::i64: Entry::put<int64_t>(b, kv.i); break;
-    case ValueType::f32: Entry::put<float>(b, static_cast<float>(kv.f)); break;
-    case ValueType::f64: Entry::put<double>(b, kv.f); break;
-    case ValueType::boolean: Entry::put<uint8_t>(b, kv.u != 0 ? 1 : 0); break;
-    case ValueType::string: Entry::put_str(b, kv.str); break;
+    case ValueType::u8:
+      Entry::put<uint8_t>(b, static_cast<uint8_t>(kv.u));
+      break;
+    case ValueType::i8:
+      Entry::put<int8_t>(b, static_cast<int8_t>(kv.i));
+      break;
+    case ValueType::u16:
+      Entry::put<uint16_t>(b, static_cast<uint16_t>(kv.u));
+      break;
+    case ValueType::i16:
+      Entry::put<int16_t>(b, static_cast<int16_t>(kv.i));
+      break;
+    case ValueType::u32:
+      Entry::put<uint32_t>(b, static_cast<uint32_t>(kv.u));
+      break;
+    case ValueType::i32:
+      Entry::put<int32_t>(b, static_cast<int32_t>(kv.i));
+      break;
+    case ValueType::u64:
+      Entry::put<uint64_t>(b, kv.u);
+      break;
+    case ValueType::i64:
+      Entry::put<int64_t>(b, kv.i);
+      break;
+    case ValueType::f32:
+      Entry::put<float>(b, static_cast<float>(kv.f));
+      break;
+    case ValueType::f64:
+      Entry::put<double>(b, kv.f);
+      break;
+    case ValueType::boolean:
+      Entry::put<uint8_t>(b, kv.u != 0 ? 1 : 0);
+      break;
+    case ValueType::string:
+      Entry::put_str(b, kv.str);
+      break;
     case ValueType::array: {
       Entry::put_type(b, kv.elem_type);
       Entry::put<uint64_t>(b, kv.count);

@@ -29,12 +29,14 @@ using v4::gguf::ValueType;
   std::fprintf(stderr, "fuzz_gguf: invariant broken: %s\n", what);
   std::abort();
 }
-#define CHECK_INVARIANT(cond) \
-  do {                        \
+#define CHECK_INVARIANT(cond)   \
+  do {                          \
     if (!(cond)) broken(#cond); \
   } while (0)
 
 volatile uint64_t g_sink;
+const char* g_last_error = nullptr;  // for the replay main: why the last input was rejected
+std::string g_last_error_text;
 
 // Calls a getter; a v4::Error (wrong type, out of range) is an allowed outcome.
 template <class F>
@@ -98,16 +100,21 @@ size_t elem_size(ValueType t) {
   switch (t) {
     case ValueType::u8:
     case ValueType::i8:
-    case ValueType::boolean: return 1;
+    case ValueType::boolean:
+      return 1;
     case ValueType::u16:
-    case ValueType::i16: return 2;
+    case ValueType::i16:
+      return 2;
     case ValueType::u32:
     case ValueType::i32:
-    case ValueType::f32: return 4;
+    case ValueType::f32:
+      return 4;
     case ValueType::u64:
     case ValueType::i64:
-    case ValueType::f64: return 8;
-    default: broken("elem_size of a non-scalar type");
+    case ValueType::f64:
+      return 8;
+    default:
+      broken("elem_size of a non-scalar type");
   }
 }
 
@@ -139,8 +146,8 @@ void round_trip(const File& f) {
                     (a.elem_type == b->elem_type && a.count == b->count));
     CHECK_INVARIANT(a.strings == b->strings);
     if (a.type == ValueType::array && a.elem_type != ValueType::string && a.count > 0)
-      CHECK_INVARIANT(std::memcmp(a.array_data, b->array_data,
-                                  a.count * elem_size(a.elem_type)) == 0);
+      CHECK_INVARIANT(std::memcmp(a.array_data, b->array_data, a.count * elem_size(a.elem_type)) ==
+                      0);
   }
   for (const TensorInfo& a : f.tensors()) {
     const TensorInfo* b = g->find_tensor(a.name);
@@ -153,6 +160,7 @@ void round_trip(const File& f) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  g_last_error = nullptr;
   std::unique_ptr<File> f;
   try {
     f = File::from_memory(data, size, "fuzz.gguf");
@@ -160,6 +168,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Rejections must say something and come from validation, not from other failures.
     CHECK_INVARIANT(e.status() == v4::Status::bad_format);
     CHECK_INVARIANT(std::strncmp(e.what(), "fuzz.gguf: ", 11) == 0);
+    g_last_error_text = e.what();
+    g_last_error = g_last_error_text.c_str();
     return 0;
   }
   CHECK_INVARIANT(f->version() == 2 || f->version() == 3);
@@ -180,10 +190,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #include <iterator>
 
 // Replays files and directories of inputs; exits non-zero when there was nothing to run.
+// With --expect-valid, every input must also open (the seed corpus is all valid files).
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   std::vector<fs::path> inputs;
+  bool expect_valid = false;
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--expect-valid") == 0) {
+      expect_valid = true;
+      continue;
+    }
     const fs::path p(argv[i]);
     if (fs::is_directory(p)) {
       for (const auto& e : fs::directory_iterator(p))
@@ -206,6 +222,10 @@ int main(int argc, char** argv) {
                                      std::istreambuf_iterator<char>());
     std::printf("%s (%zu bytes)\n", p.c_str(), bytes.size());
     LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
+    if (g_last_error != nullptr) {
+      std::printf("  rejected: %s\n", g_last_error);
+      if (expect_valid) return 1;
+    }
   }
   std::printf("replayed %zu inputs, no crash\n", inputs.size());
   return 0;

@@ -2,6 +2,7 @@
 // patching one field of a small writer-produced file.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -255,6 +256,15 @@ TEST_CASE("gguf: open() rejects missing files, directories and empty files", "[g
     CHECK(e.status() == Status::io);
     CHECK_THAT(e.what(), Catch::Contains("directory"));
   }
+  const std::string fifo = (dir.path / "fifo.gguf").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  try {
+    File::open(fifo);  // must not block waiting for a writer
+    FAIL("opened a FIFO");
+  } catch (const v4::Error& e) {
+    CHECK(e.status() == Status::io);
+    CHECK_THAT(e.what(), Catch::Contains("not a regular file"));
+  }
   const std::string empty = (dir.path / "empty.gguf").string();
   std::ofstream(empty).close();
   try {
@@ -480,13 +490,15 @@ TEST_CASE("gguf: writer rejects bad input and reports write errors", "[gguf]") {
   const float x[4] = {};
   CHECK_THROWS_AS(w.set_alignment(0), v4::Error);
   CHECK_THROWS_AS(w.set_alignment(48), v4::Error);
+  CHECK_THROWS_AS(w.set_u64("general.alignment", 64), v4::Error);  // must be u32
+  CHECK_THROWS_AS(w.set_string("", "empty key"), v4::Error);
   CHECK_THROWS_AS(w.add_tensor("", DType::F32, {4}, x, 16), v4::Error);
-  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {4}, x, 12), v4::Error);          // wrong size
-  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {0}, x, 0), v4::Error);           // empty dim
+  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {4}, x, 12), v4::Error);  // wrong size
+  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {0}, x, 0), v4::Error);   // empty dim
   CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {1, 1, 1, 1, 4}, x, 16), v4::Error);
-  CHECK_THROWS_AS(w.add_tensor("t", DType::Q8_0, {33}, x, 34), v4::Error);       // not a block
+  CHECK_THROWS_AS(w.add_tensor("t", DType::Q8_0, {33}, x, 34), v4::Error);  // not a block
   w.add_tensor("t", DType::F32, {4}, x, 16);
-  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {4}, x, 16), v4::Error);          // duplicate
+  CHECK_THROWS_AS(w.add_tensor("t", DType::F32, {4}, x, 16), v4::Error);  // duplicate
 
   TempDir dir;
   const std::string bad = (dir.path / "no-such-dir" / "out.gguf").string();
@@ -705,8 +717,9 @@ TEST_CASE("gguf: hostile alignment", "[gguf]") {
     one.add_tensor("t", DType::F32, {4}, x, 16);
     Bytes g = one.to_bytes();
     put32(g, after(g, "general.alignment") + 4, 0x80000000u);
-    expect_bad(g, "the tensor data section (at offset 2147483648 after padding to 2147483648) "
-                  "starts past the end of the file");
+    expect_bad(g,
+               "the tensor data section (at offset 2147483648 after padding to 2147483648) "
+               "starts past the end of the file");
   }
 }
 
@@ -717,12 +730,13 @@ TEST_CASE("gguf: hostile tensor infos", "[gguf]") {
   const InfoAt q = tensor_info(f, "tensor.q", 2);
   SECTION("offset past the end of the file") {
     put64(f, b.offset, 1 << 20);
-    expect_bad(f, "tensor 'tensor.b': data [offset 1048576, 16 bytes] runs past the end of the "
-                  "file");
+    expect_bad(f,
+               "tensor 'tensor.b': data [offset 1048576, 16 bytes] runs past the end of the "
+               "file");
   }
-  SECTION("offset 2^64 - 32 (overflows offset + size)") {
-    put64(f, b.offset, ~uint64_t{31});
-    expect_bad(f, "tensor 'tensor.b': data [offset 18446744073709551584, 16 bytes] runs past");
+  SECTION("offset 2^64 - 32 (offset + size wraps around to 32)") {
+    put64(f, a.offset, ~uint64_t{31});  // tensor.a has 64 bytes
+    expect_bad(f, "tensor 'tensor.a': data [offset 18446744073709551584, 64 bytes] runs past");
   }
   SECTION("data running past the end by one row") {
     // tensor.q is last: 2 rows of 34 bytes at offset 96, padded to 192; 3 rows end at 198.
@@ -772,8 +786,9 @@ TEST_CASE("gguf: hostile tensor infos", "[gguf]") {
   }
   SECTION("Q8_0 row length not a multiple of the block") {
     put64(f, q.ne, 33);
-    expect_bad(f, "tensor 'tensor.q': row length ne[0] = 33 is not a multiple of the Q8_0 block "
-                  "size 32");
+    expect_bad(f,
+               "tensor 'tensor.q': row length ne[0] = 33 is not a multiple of the Q8_0 block "
+               "size 32");
   }
   SECTION("duplicate tensor names") {
     f[after(f, "tensor.b") - 1] = 'a';

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -71,7 +72,10 @@ ModelPtr load_model(const std::string& path, bool vocab_only) {
   v4_status st = v4_model_load(path.c_str(), &mp, &model);
   bar.finish();
   if (st != V4_OK) {
-    fail_status("cannot load model '" + path + "'", st);
+    // The library's message usually names the file already.
+    const char* detail = v4_last_error();
+    const bool named = detail && std::strstr(detail, path.c_str()) != nullptr;
+    fail_status(named ? std::string("cannot load model") : "cannot load model '" + path + "'", st);
     return nullptr;
   }
   return ModelPtr(model);

@@ -10,8 +10,17 @@
 namespace {
 
 std::string usage_failure(const CLI::App* app, const CLI::Error& e) {
-  // Help of the selected subcommand (CLI11 delegates), on stderr, after the error line.
-  return std::string("v4: error: ") + e.what() + "\n" + app->help();
+  // The usage line of the selected subcommand (CLI11's help delegates to it) and a pointer to
+  // its --help, on stderr, after the error line.
+  const std::string help = app->help();
+  std::string usage;
+  if (auto at = help.find("Usage:"); at != std::string::npos) {
+    usage = help.substr(at, help.find('\n', at) - at) + "\n";
+  }
+  std::string cmd = "v4";
+  if (auto subs = app->get_subcommands(); !subs.empty()) cmd += " " + subs.front()->get_name();
+  return std::string("v4: error: ") + e.what() + "\n" + usage + "Run '" + cmd +
+         " --help' for the options.\n";
 }
 
 }  // namespace
@@ -29,6 +38,21 @@ int main(int argc, char** argv) {
   register_info(app, action);
   register_tokenize(app, action);
 
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr,
+                   "v4: error: unknown subcommand '%s' (one of: %s)\n"
+                   "Run 'v4 --help' for the options.\n",
+                   argv[1], names.c_str());
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
