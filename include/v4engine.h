@@ -4,7 +4,7 @@
  * Conventions
  *  - Every function that can fail returns a v4_status; V4_OK is 0, errors are negative.
  *    The message of the most recent failure on the calling thread is v4_last_error().
- *  - Handles are opaque. Params structs start with `struct_size` (set by the
+ *  - Handles are opaque; every *_free function accepts NULL. Params structs start with `struct_size` (set by the
  *    *_default_params() functions) so that older callers keep working when fields are
  *    added at the end.
  *  - Nothing aborts, exits, prints or throws across this interface. The library logs only
@@ -115,8 +115,9 @@ V4_API const char* v4_model_name(const v4_model* model);  /* general.name or fil
 /* The chat template (tokenizer.chat_template) or NULL when the model has none. */
 V4_API const char* v4_model_chat_template(const v4_model* model);
 
-/* Metadata as text: value of a key (arrays summarised). Returns V4_ERR_INVALID_ARG when the
- * key is absent, V4_ERR_BUFFER_TOO_SMALL with *needed set when buf is too small. */
+/* Metadata as text: value of a key (arrays summarised), NUL-terminated. Returns
+ * V4_ERR_INVALID_ARG when the key is absent, V4_ERR_BUFFER_TOO_SMALL when buf is too small.
+ * *needed (may be NULL) is set to the text's length without the NUL. */
 V4_API int32_t v4_model_meta_count(const v4_model* model);
 V4_API v4_status v4_model_meta_key(const v4_model* model, int32_t i, const char** key);
 V4_API v4_status v4_model_meta_value(const v4_model* model, const char* key, char* buf,
@@ -229,7 +230,7 @@ V4_API v4_status v4_seq_copy(v4_context* ctx, v4_seq_id src, v4_seq_id dst);
 V4_API v4_pos v4_seq_length(const v4_context* ctx, v4_seq_id seq);
 
 /* Human-readable description of the executor's placement and memory plan for a one-token
- * decode step (what `v4 info --plan` prints). */
+ * decode step (what `v4 info --plan` prints), NUL-terminated; *n_bytes excludes the NUL. */
 V4_API v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap,
                                           size_t* n_bytes);
 
@@ -278,7 +279,11 @@ typedef struct v4_generate_params {
 
 V4_API v4_generate_params v4_generate_default_params(void);
 /* Evaluates the prompt (text or tokens) on `seq`, then samples until n_predict tokens,
- * an end-of-generation token, or the callback says stop. *n_generated may be NULL. */
+ * an end-of-generation token, or the callback says stop. *n_generated may be NULL.
+ * The callback is not called for the end-of-generation token. A final call with token -1
+ * may deliver bytes held back by the UTF-8 decoder at the end. The last sampled token is
+ * returned through the callback but not evaluated: the sequence then holds the prompt and
+ * every generated token except the last (v4_seq_length tells exactly). */
 V4_API v4_status v4_generate(v4_context* ctx, v4_sampler* sampler, const char* prompt,
                              const v4_generate_params* params, int32_t* n_generated);
 

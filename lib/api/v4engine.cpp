@@ -86,9 +86,6 @@ v4::Logger logger(v4_log_fn fn, void* user) {
 v4_status copy_out(const std::string& s, char* buf, size_t cap, size_t* needed, bool nul) {
   if (needed) *needed = s.size();
   if (!buf || cap < s.size() + (nul ? 1 : 0)) {
-    if (!buf && cap == 0 && needed) {
-      // size query
-    }
     return set_error(V4_ERR_BUFFER_TOO_SMALL,
                      "buffer of " + std::to_string(cap) + " bytes is too small; " +
                          std::to_string(s.size() + (nul ? 1 : 0)) + " needed");
