@@ -159,6 +159,27 @@ V4_API v4_status v4_token_to_piece(const v4_model* model, v4_token token, bool r
 V4_API v4_status v4_detokenize(const v4_model* model, const v4_token* tokens, int32_t n_tokens,
                                bool render_special, char* buf, size_t cap, size_t* n_bytes);
 
+/* ---- Chat templates ------------------------------------------------------------------ */
+
+typedef struct v4_chat_message {
+  const char* role;     /* "system", "user", "assistant", ... */
+  const char* content;
+} v4_chat_message;
+
+/* Renders messages with a chat template: `tmpl` when non-NULL, else the model's
+ * tokenizer.chat_template. add_generation_prompt appends the assistant turn's opening.
+ * Output is NUL-terminated; *n_bytes (may be NULL) excludes the NUL. Returns
+ * V4_ERR_INVALID_ARG when no template is available, V4_ERR_FORMAT when the template cannot
+ * be parsed or raises an error, V4_ERR_BUFFER_TOO_SMALL with *n_bytes set when cap is too
+ * small. `model` may be NULL when tmpl is given. */
+V4_API v4_status v4_chat_apply_template(const v4_model* model, const char* tmpl,
+                                        const v4_chat_message* messages, size_t n_messages,
+                                        bool add_generation_prompt, char* buf, size_t cap,
+                                        size_t* n_bytes);
+/* The family a template belongs to ("llama3", "chatml", "deepseek3", "mistral", "phi3",
+ * "llama2", ...) or "unknown". Informational (shown by `v4 chat`). */
+V4_API const char* v4_chat_template_family(const char* tmpl);
+
 /* ---- Thread pools --------------------------------------------------------------------- */
 
 /* A pool that several contexts may share (one decode at a time runs on it; the pool
