@@ -257,27 +257,93 @@ V4_API v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap
 
 /* ---- Sampling ------------------------------------------------------------------------- */
 
+/* A sampler is a chain of stages. Each stage transforms the candidate list (all tokens
+ * with their logits); a terminal stage (greedy or dist) selects one. A chain without a
+ * terminal stage ends with a seeded draw (dist). Same seed + same stages + same logits =>
+ * same token, on every machine and thread count. Sampling never allocates. */
+
 typedef struct v4_sampler_params {
   size_t struct_size;
-  uint64_t seed;             /* RNG seed; same seed + settings => same tokens */
+  uint64_t seed;             /* RNG seed */
   float temperature;         /* <= 0: greedy (argmax) */
   int32_t top_k;             /* <= 0: off */
   float top_p;               /* >= 1: off */
   float min_p;               /* <= 0: off */
   float repeat_penalty;      /* 1: off */
-  int32_t repeat_last_n;     /* window of recent tokens the penalty looks at */
+  int32_t repeat_last_n;     /* window of recent tokens the penalties look at */
+  float typical_p;           /* >= 1: off */
+  float frequency_penalty;   /* 0: off; subtracts count x value */
+  float presence_penalty;    /* 0: off; subtracts value once for any seen token */
 } v4_sampler_params;
 
 V4_API v4_sampler_params v4_sampler_default_params(void);
+/* The standard chain for params: penalties -> top-k -> typical -> top-p -> min-p ->
+ * temperature -> dist (or penalties -> greedy when temperature <= 0). */
 V4_API v4_status v4_sampler_create(const v4_model* model, const v4_sampler_params* params,
                                    v4_sampler** out);
+/* An empty chain to build stage by stage with the v4_sampler_add_* functions. */
+V4_API v4_status v4_sampler_chain_create(const v4_model* model, uint64_t seed, v4_sampler** out);
 V4_API void v4_sampler_free(v4_sampler* sampler);
+
+V4_API v4_status v4_sampler_add_greedy(v4_sampler* chain);
+V4_API v4_status v4_sampler_add_dist(v4_sampler* chain);
+V4_API v4_status v4_sampler_add_temperature(v4_sampler* chain, float temperature);
+V4_API v4_status v4_sampler_add_top_k(v4_sampler* chain, int32_t k);
+V4_API v4_status v4_sampler_add_top_p(v4_sampler* chain, float p, size_t min_keep);
+V4_API v4_status v4_sampler_add_min_p(v4_sampler* chain, float p, size_t min_keep);
+V4_API v4_status v4_sampler_add_typical(v4_sampler* chain, float p, size_t min_keep);
+V4_API v4_status v4_sampler_add_penalties(v4_sampler* chain, int32_t last_n, float repeat,
+                                          float frequency, float presence);
+
+typedef struct v4_logit_bias {
+  v4_token token;
+  float bias;  /* added to the logit; -INFINITY bans the token */
+} v4_logit_bias;
+V4_API v4_status v4_sampler_add_logit_bias(v4_sampler* chain, const v4_logit_bias* biases,
+                                           size_t n);
+
+/* A candidate as user stages see it. */
+typedef struct v4_token_data {
+  v4_token id;
+  float logit;
+  float p;  /* probability, valid only after a stage that computes it */
+} v4_token_data;
+
+typedef struct v4_token_data_array {
+  v4_token_data* data;
+  size_t size;      /* a stage may reorder entries and reduce size (never below 1) */
+  bool sorted;      /* true when data is sorted by logit, highest first; clear it if you
+                       change logits or order */
+  int64_t selected; /* a terminal stage sets the index of the chosen entry; else -1 */
+} v4_token_data_array;
+
+/* A user-defined stage. apply is required; the rest may be NULL. */
+typedef struct v4_sampler_iface {
+  size_t struct_size;
+  const char* name;
+  void (*apply)(void* state, v4_token_data_array* candidates);
+  void (*accept)(void* state, v4_token token);
+  void (*reset)(void* state);
+  void (*free_state)(void* state); /* called when the chain is freed */
+  bool terminal;                   /* true if apply selects a token */
+} v4_sampler_iface;
+V4_API v4_status v4_sampler_add_custom(v4_sampler* chain, const v4_sampler_iface* iface,
+                                       void* state);
+
+/* Number of stages and the name of stage i ("top-k", ...; NULL when out of range). */
+V4_API int32_t v4_sampler_n_stages(const v4_sampler* chain);
+V4_API const char* v4_sampler_stage_name(const v4_sampler* chain, int32_t i);
+
 /* Samples from the logits of batch token i (as v4_get_logits) and records the token in
- * the sampler's history (for the repetition penalty). */
+ * the chain's history (for the penalties). */
 V4_API v4_status v4_sampler_sample(v4_sampler* sampler, v4_context* ctx, int32_t i,
                                    v4_token* out);
+/* Samples from a caller-provided logits row of n_vocab floats. */
+V4_API v4_status v4_sampler_sample_logits(v4_sampler* sampler, const float* logits,
+                                          v4_token* out);
 /* Records a token the sampler did not choose (e.g. the prompt) in its history. */
 V4_API void v4_sampler_accept(v4_sampler* sampler, v4_token token);
+/* Forgets the history and restarts the RNG from the seed. */
 V4_API void v4_sampler_reset(v4_sampler* sampler);
 
 /* ---- Generation helper ---------------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/api/api_error.h"
+#include "lib/api/handles.h"
 #include "lib/core/error.h"
 #include "lib/core/log.h"
 #include "lib/core/threadpool.h"
@@ -16,65 +18,11 @@
 #include "lib/sample/sampler.h"
 #include "lib/text/utf8_stream.h"
 
-struct v4_model {
-  std::unique_ptr<v4::Model> impl;
-  std::string arch_name;
-  std::vector<std::string> meta_keys;
-};
-
-struct v4_context {
-  std::unique_ptr<v4::Context> impl;
-  v4_model* model;
-  v4::Utf8Stream stream;  // for v4_generate
-  std::string text;       // reused per token
-};
-
-struct v4_sampler {
-  std::unique_ptr<v4::Sampler> impl;
-};
-
-struct v4_threadpool {
-  std::unique_ptr<v4::ThreadPool> impl;
-};
-
 namespace {
 
-thread_local std::string g_last_error;
-
-v4_status set_error(v4_status s, const std::string& msg) {
-  g_last_error = msg;
-  return s;
-}
-
-// Runs f, mapping exceptions to statuses.
-template <class F>
-v4_status guarded(F&& f) {
-  try {
-    f();
-    return V4_OK;
-  } catch (const v4::Error& e) {
-    return set_error(static_cast<v4_status>(e.status()), e.what());
-  } catch (const std::bad_alloc&) {
-    return set_error(V4_ERR_OOM, "out of memory");
-  } catch (const std::exception& e) {
-    return set_error(V4_ERR_INTERNAL, std::string("internal error: ") + e.what());
-  } catch (...) {
-    return set_error(V4_ERR_INTERNAL, "internal error: unknown exception");
-  }
-}
-
-#define V4_REQUIRE(cond, what) \
-  do { if (!(cond)) return set_error(V4_ERR_INVALID_ARG, what); } while (0)
-
-// Copies params over defaults, honouring a smaller struct_size from older callers.
-template <class T>
-bool read_params(const T* in, T* out) {
-  if (!in) return true;
-  if (in->struct_size < sizeof(size_t) || in->struct_size > sizeof(T)) return false;
-  std::memcpy(out, in, in->struct_size);
-  out->struct_size = sizeof(T);
-  return true;
-}
+using v4::api::guarded;
+using v4::api::read_params;
+using v4::api::set_error;
 
 v4::Logger logger(v4_log_fn fn, void* user) {
   v4::Logger l;
@@ -106,7 +54,7 @@ const char* v4_status_string(v4_status status) {
   return v4::status_name(static_cast<v4::Status>(status));
 }
 
-const char* v4_last_error(void) { return g_last_error.c_str(); }
+const char* v4_last_error(void) { return v4::api::last_error(); }
 
 void v4_set_log_callback(v4_log_fn fn, void* user) {
   v4::set_global_log(reinterpret_cast<v4::LogFn>(fn), user);
@@ -385,60 +333,6 @@ v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap, size_
   const v4_status st = guarded([&] { s = ctx->impl->describe_plan(); });
   if (st != V4_OK) return st;
   return copy_out(s, buf, cap, n_bytes, true);
-}
-
-v4_sampler_params v4_sampler_default_params(void) {
-  v4_sampler_params p{};
-  p.struct_size = sizeof(p);
-  const v4::SamplerSettings d;
-  p.seed = d.seed;
-  p.temperature = d.temperature;
-  p.top_k = d.top_k;
-  p.top_p = d.top_p;
-  p.min_p = d.min_p;
-  p.repeat_penalty = d.repeat_penalty;
-  p.repeat_last_n = d.repeat_last_n;
-  return p;
-}
-
-v4_status v4_sampler_create(const v4_model* model, const v4_sampler_params* params,
-                            v4_sampler** out) {
-  V4_REQUIRE(out, "v4_sampler_create: out is NULL");
-  *out = nullptr;
-  V4_REQUIRE(model, "v4_sampler_create: model is NULL");
-  v4_sampler_params p = v4_sampler_default_params();
-  V4_REQUIRE(read_params(params, &p), "v4_sampler_create: params->struct_size is invalid");
-  return guarded([&] {
-    v4::SamplerSettings s;
-    s.seed = p.seed;
-    s.temperature = p.temperature;
-    s.top_k = p.top_k;
-    s.top_p = p.top_p;
-    s.min_p = p.min_p;
-    s.repeat_penalty = p.repeat_penalty;
-    s.repeat_last_n = p.repeat_last_n;
-    auto smp = std::make_unique<v4_sampler>();
-    smp->impl = std::make_unique<v4::Sampler>(model->impl->vocab().n_tokens(), s);
-    *out = smp.release();
-  });
-}
-
-void v4_sampler_free(v4_sampler* s) { delete s; }
-
-v4_status v4_sampler_sample(v4_sampler* s, v4_context* ctx, int32_t i, v4_token* out) {
-  V4_REQUIRE(s && ctx && out, "v4_sampler_sample: NULL argument");
-  const float* logits = ctx->impl->logits(i);
-  if (!logits)
-    return set_error(V4_ERR_INVALID_ARG, "v4_sampler_sample: no logits for batch token " +
-                                             std::to_string(i) + " of the last decode");
-  return guarded([&] { *out = s->impl->sample(logits); });
-}
-
-void v4_sampler_accept(v4_sampler* s, v4_token token) {
-  if (s) s->impl->accept(token);
-}
-void v4_sampler_reset(v4_sampler* s) {
-  if (s) s->impl->reset();
 }
 
 v4_generate_params v4_generate_default_params(void) {

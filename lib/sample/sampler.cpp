@@ -1,8 +1,5 @@
 #include "lib/sample/sampler.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "lib/core/error.h"
 
 namespace v4 {
@@ -31,110 +28,62 @@ uint64_t Rng::next() {
   return result;
 }
 
-Sampler::Sampler(int32_t n_vocab, const SamplerSettings& settings)
-    : s_(settings), n_vocab_(n_vocab), rng_(settings.seed) {
+Sampler::Sampler(int32_t n_vocab, uint64_t seed) : n_vocab_(n_vocab), seed_(seed), rng_(seed) {
   if (n_vocab < 1) fail(Status::invalid_arg, "sampler: the model has no vocabulary");
-  if (!(s_.repeat_penalty > 0.0f))
-    fail(Status::invalid_arg, "sampler: repeat penalty {} must be > 0", s_.repeat_penalty);
-  if (s_.repeat_last_n < 0)
-    fail(Status::invalid_arg, "sampler: repeat_last_n {} must be >= 0", s_.repeat_last_n);
-  if (std::isnan(s_.temperature) || std::isnan(s_.top_p) || std::isnan(s_.min_p))
-    fail(Status::invalid_arg, "sampler: temperature, top_p and min_p must be numbers");
-  cand_.resize(n_vocab);
-  history_.resize(static_cast<size_t>(s_.repeat_last_n));
-  seen_.assign(n_vocab, 0);
+  cand_.data.resize(static_cast<size_t>(n_vocab));
+  fallback_dist_ = make_dist();
 }
 
-void Sampler::reset() {
-  hist_next_ = hist_size_ = 0;
-  rng_.reseed(s_.seed);
-}
-
-void Sampler::accept(int32_t token) {
-  if (history_.empty()) return;
-  history_[hist_next_] = token;
-  hist_next_ = (hist_next_ + 1) % history_.size();
-  hist_size_ = std::min(hist_size_ + 1, history_.size());
-}
-
-// llama.cpp's rule: a seen token's positive logit is divided, a negative one multiplied.
-void Sampler::apply_penalty() {
-  if (s_.repeat_penalty == 1.0f || hist_size_ == 0) return;
-  for (size_t i = 0; i < hist_size_; ++i) {
-    const int32_t t = history_[i];
-    if (t < 0 || t >= n_vocab_ || seen_[t]) continue;
-    seen_[t] = 1;
-    float& l = cand_[t].logit;
-    l = l > 0.0f ? l / s_.repeat_penalty : l * s_.repeat_penalty;
+Sampler::Sampler(int32_t n_vocab, const SamplerSettings& s) : Sampler(n_vocab, s.seed) {
+  if (s.repeat_penalty != 1.0f || s.frequency_penalty != 0.0f || s.presence_penalty != 0.0f)
+    add(make_penalties(s.repeat_last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty));
+  else if (!(s.repeat_penalty > 0.0f) || s.repeat_last_n < 0)
+    add(make_penalties(s.repeat_last_n, s.repeat_penalty, 0.0f, 0.0f));  // validates
+  if (std::isnan(s.temperature)) fail(Status::invalid_arg, "sampler: temperature is not a number");
+  if (s.temperature <= 0.0f) {
+    add(make_greedy());
+    return;
   }
-  for (size_t i = 0; i < hist_size_; ++i)
-    if (history_[i] >= 0 && history_[i] < n_vocab_) seen_[history_[i]] = 0;
+  if (s.top_k > 0) add(make_top_k(s.top_k));
+  if (s.typical_p < 1.0f) add(make_typical(s.typical_p, 1));
+  if (s.top_p < 1.0f) add(make_top_p(s.top_p, 1));
+  if (s.min_p > 0.0f) add(make_min_p(s.min_p, 1));
+  add(make_temperature(s.temperature));
+  add(make_dist());
+}
+
+void Sampler::add(std::unique_ptr<SamplerStage> stage) {
+  stage->prepare(n_vocab_);
+  stages_.push_back(std::move(stage));
 }
 
 int32_t Sampler::sample(const float* logits) {
-  for (int32_t i = 0; i < n_vocab_; ++i) cand_[i] = {i, logits[i], 0.0f};
-  apply_penalty();
-  int32_t token;
-  if (s_.temperature <= 0.0f) {
-    token = 0;
-    for (int32_t i = 1; i < n_vocab_; ++i)
-      if (cand_[i].logit > cand_[token].logit) token = i;
-  } else {
-    token = draw();
+  for (int32_t i = 0; i < n_vocab_; ++i) cand_.data[i] = {i, logits[i], 0.0f};
+  cand_.size = static_cast<size_t>(n_vocab_);
+  cand_.sorted = false;
+  cand_.selected = -1;
+  for (auto& st : stages_) {
+    st->apply(cand_, rng_);
+    if (cand_.size == 0) fail(Status::invalid_arg, "sampler stage '{}' removed every candidate", st->name());
+    if (st->terminal()) break;
   }
+  if (cand_.selected < 0) fallback_dist_->apply(cand_, rng_);
+  if (cand_.selected < 0 || static_cast<size_t>(cand_.selected) >= cand_.size)
+    fail(Status::invalid_arg, "sampler chain selected no valid candidate");
+  const int32_t token = cand_.data[static_cast<size_t>(cand_.selected)].id;
+  if (token < 0 || token >= n_vocab_)
+    fail(Status::invalid_arg, "sampler chain selected token {} outside the vocabulary", token);
   accept(token);
   return token;
 }
 
-int32_t Sampler::draw() {
-  // Highest logit first; ties by lower id so the order never depends on the sort.
-  const auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit != b.logit ? a.logit > b.logit : a.id < b.id;
-  };
-  size_t n = cand_.size();
-  if (s_.top_k > 0 && static_cast<size_t>(s_.top_k) < n) {
-    std::partial_sort(cand_.begin(), cand_.begin() + s_.top_k, cand_.end(), by_logit);
-    n = static_cast<size_t>(s_.top_k);
-  } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
-  }
-  // Probabilities at temperature 1 for the top-p / min-p filters (as llama.cpp does).
-  const auto softmax = [&](float temp) {
-    const float mx = cand_[0].logit;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) {
-      cand_[i].p = std::exp((cand_[i].logit - mx) / temp);
-      sum += cand_[i].p;
-    }
-    for (size_t i = 0; i < n; ++i) cand_[i].p = static_cast<float>(cand_[i].p / sum);
-  };
-  softmax(1.0f);
-  if (s_.top_p < 1.0f) {
-    double cum = 0.0;
-    size_t keep = n;
-    for (size_t i = 0; i < n; ++i) {
-      cum += cand_[i].p;
-      if (cum >= s_.top_p) {
-        keep = i + 1;
-        break;
-      }
-    }
-    n = std::max<size_t>(1, keep);
-  }
-  if (s_.min_p > 0.0f) {
-    const float threshold = cand_[0].p * s_.min_p;
-    size_t keep = 1;
-    while (keep < n && cand_[keep].p >= threshold) ++keep;
-    n = keep;
-  }
-  softmax(s_.temperature);
-  const double r = rng_.uniform();
-  double cum = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    cum += cand_[i].p;
-    if (r < cum) return cand_[i].id;
-  }
-  return cand_[n - 1].id;
+void Sampler::accept(int32_t token) {
+  for (auto& st : stages_) st->accept(token);
+}
+
+void Sampler::reset() {
+  rng_.reseed(seed_);
+  for (auto& st : stages_) st->reset();
 }
 
 }  // namespace v4

@@ -94,3 +94,53 @@ TEST_CASE("generation stops when the callback says so", "[model][generate]") {
   CHECK(n == 5);
   v4_sampler_free(s);
 }
+
+namespace {
+// A user stage that keeps only even token ids.
+void keep_even(void* state, v4_token_data_array* a) {
+  ++*static_cast<int*>(state);
+  size_t n = 0;
+  for (size_t i = 0; i < a->size; ++i)
+    if (a->data[i].id % 2 == 0) a->data[n++] = a->data[i];
+  a->size = n;
+  a->sorted = false;
+}
+}  // namespace
+
+TEST_CASE("user sampler stages run through the C vtable", "[model][generate][sampling]") {
+  ModelHandle m;
+  ContextHandle c(m.m, ctx_params());
+  v4_sampler* s = nullptr;
+  REQUIRE(v4_sampler_chain_create(m.m, 7, &s) == V4_OK);
+  int calls = 0;
+  v4_sampler_iface iface{};
+  iface.struct_size = sizeof iface;
+  iface.name = "even";
+  iface.apply = keep_even;
+  REQUIRE(v4_sampler_add_custom(s, &iface, &calls) == V4_OK);
+  REQUIRE(v4_sampler_add_top_k(s, 5) == V4_OK);
+  REQUIRE(v4_sampler_add_greedy(s) == V4_OK);
+  CHECK(v4_sampler_n_stages(s) == 3);
+  CHECK(std::string(v4_sampler_stage_name(s, 0)) == "even");
+  CHECK(v4_sampler_stage_name(s, 3) == nullptr);
+  std::vector<v4_token> toks;
+  v4_generate_params gp = v4_generate_default_params();
+  gp.n_predict = 20;
+  gp.on_token = [](v4_token t, const char*, size_t, void* u) {
+    if (t >= 0) static_cast<std::vector<v4_token>*>(u)->push_back(t);
+    return true;
+  };
+  gp.user = &toks;
+  REQUIRE(v4_generate(c.c, s, "Once upon a time", &gp, nullptr) == V4_OK);
+  REQUIRE(!toks.empty());
+  for (v4_token t : toks) CHECK(t % 2 == 0);
+  CHECK(calls >= static_cast<int>(toks.size()));
+  v4_sampler_free(s);
+
+  // Bad stage parameters are rejected with a status.
+  REQUIRE(v4_sampler_chain_create(m.m, 7, &s) == V4_OK);
+  CHECK(v4_sampler_add_penalties(s, 64, 0.0f, 0.0f, 0.0f) == V4_ERR_INVALID_ARG);
+  v4_logit_bias bad{9999, 1.0f};
+  CHECK(v4_sampler_add_logit_bias(s, &bad, 1) == V4_ERR_INVALID_ARG);
+  v4_sampler_free(s);
+}

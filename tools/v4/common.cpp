@@ -103,12 +103,23 @@ void add_sampling_options(CLI::App* cmd, SamplingOptions& s) {
                   "Recent tokens the repetition penalty looks at")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--typical-p", s.typical_p, "Locally typical sampling; >= 1 is off")
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", s.frequency_penalty,
+                  "Subtract this times a token's count in the window; 0 is off")
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", s.presence_penalty,
+                  "Subtract this from every token seen in the window; 0 is off")
+      ->capture_default_str();
   s.seed_opt = cmd->add_option("--seed", s.seed, "RNG seed (default: random, printed on stderr)");
 }
 
 void add_context_options(CLI::App* cmd, ContextOptions& c) {
   cmd->add_option("--threads", c.threads, "Threads (default: all cores)");
   cmd->add_option("--ctx", c.ctx, "Context length in tokens (default: the model's)");
+  cmd->add_option("--kv-type", c.kv_type, "KV cache row type: f32 or f16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16"}));
 }
 
 v4_sampler_params SamplingOptions::to_params() {
@@ -127,6 +138,9 @@ v4_sampler_params SamplingOptions::to_params() {
   sp.min_p = min_p;
   sp.repeat_penalty = repeat_penalty;
   sp.repeat_last_n = repeat_last_n;
+  sp.typical_p = typical_p;
+  sp.frequency_penalty = frequency_penalty;
+  sp.presence_penalty = presence_penalty;
   return sp;
 }
 
@@ -136,6 +150,7 @@ ContextPtr create_context(v4_model* model, const ContextOptions& opts, v4_abort_
   cp.n_ctx = opts.ctx;
   cp.n_threads = opts.threads;
   cp.n_threads_batch = opts.threads;
+  cp.kv_type = opts.kv_type == "f16" ? V4_KV_F16 : V4_KV_F32;
   cp.abort_callback = abort_fn;
   cp.abort_user = abort_user;
   v4_context* ctx = nullptr;

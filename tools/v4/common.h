@@ -71,6 +71,9 @@ struct SamplingOptions {
   float min_p = 0.05f;
   float repeat_penalty = 1.0f;
   int32_t repeat_last_n = 64;
+  float typical_p = 1.0f;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
   uint64_t seed = 0;
   bool seed_given = false;  // filled after parsing
   CLI::Option* seed_opt = nullptr;
@@ -82,6 +85,7 @@ struct SamplingOptions {
 struct ContextOptions {
   int32_t threads = 0;
   uint32_t ctx = 0;
+  std::string kv_type = "f32";
 };
 
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
