@@ -88,6 +88,19 @@ V4_API void v4_set_log_callback(v4_log_fn fn, void* user);
 
 /* ---- Models --------------------------------------------------------------------------- */
 
+/* How weight bytes reach memory.
+ *  - MMAP: map the file; fast start and shared page cache, but the kernel may evict pages
+ *    under memory pressure and re-read them during decoding.
+ *  - READ: read the tensor data into anonymous memory (2 MiB huge pages where allowed),
+ *    with O_DIRECT for large files; never evicted (only swapped). The AUTO choice.
+ *  - MLOCK: map the file and lock it in memory (needs RLIMIT_MEMLOCK). */
+typedef enum v4_load_mode {
+  V4_LOAD_AUTO = 0,
+  V4_LOAD_MMAP = 1,
+  V4_LOAD_READ = 2,
+  V4_LOAD_MLOCK = 3
+} v4_load_mode;
+
 /* Called during loading with progress in [0, 1]; return false to cancel (V4_CANCELLED). */
 typedef bool (*v4_progress_fn)(float progress, void* user);
 
@@ -98,11 +111,15 @@ typedef struct v4_model_params {
   void* progress_user;
   v4_log_fn log;             /* optional per-model log sink; NULL = global */
   void* log_user;
+  v4_load_mode load_mode;
 } v4_model_params;
 
 V4_API v4_model_params v4_model_default_params(void);
 V4_API v4_status v4_model_load(const char* path, const v4_model_params* params, v4_model** out);
 V4_API void v4_model_free(v4_model* model);
+/* The load mode actually used (never AUTO) and its name ("mmap", "read", "mlock"). */
+V4_API v4_load_mode v4_model_load_mode(const v4_model* model);
+V4_API const char* v4_load_mode_name(v4_load_mode mode);
 
 V4_API int32_t v4_model_n_vocab(const v4_model* model);
 V4_API int32_t v4_model_n_ctx_train(const v4_model* model);

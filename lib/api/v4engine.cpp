@@ -78,6 +78,10 @@ v4_status v4_model_load(const char* path, const v4_model_params* params, v4_mode
     o.progress = p.progress;
     o.progress_user = p.progress_user;
     o.log = logger(p.log, p.log_user);
+    if (p.load_mode < V4_LOAD_AUTO || p.load_mode > V4_LOAD_MLOCK)
+      v4::fail(v4::Status::invalid_arg, "v4_model_load: unknown load mode {}",
+               static_cast<int>(p.load_mode));
+    o.load_mode = static_cast<v4::LoadMode>(p.load_mode);
     auto m = std::make_unique<v4_model>();
     m->impl = v4::Model::load(path, o);
     m->arch_name = m->impl->arch() ? m->impl->arch()->info().name : "";
@@ -87,6 +91,14 @@ v4_status v4_model_load(const char* path, const v4_model_params* params, v4_mode
 }
 
 void v4_model_free(v4_model* model) { delete model; }
+
+v4_load_mode v4_model_load_mode(const v4_model* m) {
+  return m ? static_cast<v4_load_mode>(m->impl->load_mode()) : V4_LOAD_AUTO;
+}
+
+const char* v4_load_mode_name(v4_load_mode mode) {
+  return v4::load_mode_name(static_cast<v4::LoadMode>(mode));
+}
 
 int32_t v4_model_n_vocab(const v4_model* m) {
   return m ? m->impl->vocab().n_tokens() : 0;

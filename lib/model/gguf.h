@@ -91,6 +91,11 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
+  // Points every tensor's data at `data_section + offset` instead of the mapped file:
+  // used when the data section was copied elsewhere (read into anonymous memory). The
+  // caller keeps that memory alive as long as this File.
+  void rebase_tensor_data(const uint8_t* data_section);
+
  private:
   File() = default;
   void parse();

@@ -46,16 +46,31 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptio
       fail(Status::bad_format,
            "{}: the vocabulary has {} tokens but token_embd.weight has {} rows", path,
            m->vocab_.n_tokens(), info.n_vocab);
-    // Touch each tensor's pages once so loading reports real progress and the first
-    // decode does not stall on page faults.
-    uint64_t total = 0, done = 0;
-    for (const gguf::TensorInfo& t : f.tensors()) total += t.nbytes;
-    volatile uint8_t sink = 0;
+    uint64_t total = 0;
     for (const gguf::TensorInfo& t : f.tensors()) {
-      for (size_t off = 0; off < t.nbytes; off += 4096) sink = sink + t.data[off];
-      done += t.nbytes;
+      total += t.nbytes;
       m->n_params_ += static_cast<uint64_t>(t.n_elements());
-      report(0.2f + 0.8f * static_cast<float>(done) / static_cast<float>(total ? total : 1));
+    }
+    m->load_mode_ = opts.load_mode == LoadMode::automatic ? LoadMode::read : opts.load_mode;
+    if (m->load_mode_ == LoadMode::read) {
+      m->weights_ = WeightMemory::read(*m->file_, [&](float p) {
+        return !opts.progress || opts.progress(0.2f + 0.8f * p, opts.progress_user);
+      });
+      m->file_->rebase_tensor_data(m->weights_->data_section());
+      m->log_(LogLevel::info, "{}: read {} bytes of weights into {}memory{}", path,
+              m->weights_->bytes(), m->weights_->huge_pages() ? "huge-page " : "",
+              m->weights_->direct_io() ? " (O_DIRECT)" : "");
+    } else {
+      if (m->load_mode_ == LoadMode::mlock) lock_tensor_data(f);
+      // Touch each tensor's pages once so loading reports real progress and the first
+      // decode does not stall on page faults.
+      uint64_t done = 0;
+      volatile uint8_t sink = 0;
+      for (const gguf::TensorInfo& t : f.tensors()) {
+        for (size_t off = 0; off < t.nbytes; off += 4096) sink = sink + t.data[off];
+        done += t.nbytes;
+        report(0.2f + 0.8f * static_cast<float>(done) / static_cast<float>(total ? total : 1));
+      }
     }
     m->weight_bytes_ = total;
   }

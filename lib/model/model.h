@@ -10,6 +10,7 @@
 #include "lib/core/log.h"
 #include "lib/model/arch/arch.h"
 #include "lib/model/gguf.h"
+#include "lib/model/weight_memory.h"
 #include "lib/text/spm_tokenizer.h"
 #include "lib/text/vocab.h"
 
@@ -17,6 +18,7 @@ namespace v4 {
 
 struct ModelLoadOptions {
   bool vocab_only = false;
+  LoadMode load_mode = LoadMode::automatic;
   bool (*progress)(float, void*) = nullptr;  // false cancels
   void* progress_user = nullptr;
   Logger log;
@@ -39,6 +41,7 @@ class Model {
   // Each token's text (control tokens empty), precomputed so streaming needs no allocation.
   const std::string& piece(int32_t id) const { return pieces_[id]; }
   uint64_t n_params() const { return n_params_; }
+  LoadMode load_mode() const { return load_mode_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
 
   // Tokenizes (throws unsupported when no tokenizer exists for this vocabulary kind).
@@ -50,6 +53,8 @@ class Model {
  private:
   Model() = default;
   std::unique_ptr<gguf::File> file_;
+  std::unique_ptr<WeightMemory> weights_;  // read mode: the tensor data
+  LoadMode load_mode_ = LoadMode::mmap;
   Vocab vocab_;
   std::unique_ptr<SpmTokenizer> spm_;
   std::unique_ptr<Architecture> arch_;

@@ -139,3 +139,33 @@ TEST_CASE("the load progress callback can cancel", "[model][load]") {
   CHECK(m == nullptr);
   CHECK(calls == 3);
 }
+
+TEST_CASE("every load mode computes the same logits", "[model][load]") {
+  const std::vector<v4_token> toks = {1, 403, 407, 261, 378};
+  std::vector<std::vector<float>> ref;
+  for (v4_load_mode mode : {V4_LOAD_MMAP, V4_LOAD_READ, V4_LOAD_AUTO, V4_LOAD_MLOCK}) {
+    v4_model_params p = v4_model_default_params();
+    p.log = quiet_log;
+    p.load_mode = mode;
+    v4_model* m = nullptr;
+    const v4_status s = v4_model_load(bundled_model().c_str(), &p, &m);
+    if (mode == V4_LOAD_MLOCK && s == V4_ERR_OOM) {
+      WARN("mlock refused here (RLIMIT_MEMLOCK): " << v4_last_error());
+      continue;
+    }
+    INFO(v4_load_mode_name(mode) << ": " << v4_last_error());
+    REQUIRE(s == V4_OK);
+    CHECK(v4_model_load_mode(m) == (mode == V4_LOAD_AUTO ? V4_LOAD_READ : mode));
+    {
+      ContextHandle c(m, ctx_params());
+      auto rows = decode_all(c.c, toks, 0, toks.size());
+      if (ref.empty()) ref = rows;
+      for (size_t i = 0; i < rows.size(); ++i) CHECK(rows[i] == ref[i]);
+    }
+    v4_model_free(m);
+  }
+  v4_model_params p = v4_model_default_params();
+  p.load_mode = static_cast<v4_load_mode>(9);
+  v4_model* m = nullptr;
+  CHECK(v4_model_load(bundled_model().c_str(), &p, &m) == V4_ERR_INVALID_ARG);
+}

@@ -125,6 +125,7 @@ int info_main(InfoOptions& o) {
   const uint64_t size = v4_model_size_bytes(m);
   std::printf("\ntotal: %d tensors, %" PRIu64 " parameters, %" PRIu64 " bytes (%s)\n", n_tensors,
               n_params, size, human_bytes(size).c_str());
+  std::printf("weights loaded by: %s\n", v4_load_mode_name(v4_model_load_mode(m)));
   if (sum_bytes != size) {
     std::printf("       (sum of the tensor sizes: %" PRIu64 " bytes)\n", sum_bytes);
   }

@@ -62,9 +62,24 @@ void setup_logging(bool verbose) {
 
 // ---- Models and contexts -----------------------------------------------------------------
 
+namespace {
+std::string g_load_mode = "auto";  // set by --load (one model per process)
+}
+
+void add_load_option(CLI::App* cmd) {
+  cmd->add_option("--load", g_load_mode,
+                  "How weights reach memory: auto (= read), read (anonymous memory), mmap, mlock")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "read", "mmap", "mlock"}));
+}
+
 ModelPtr load_model(const std::string& path, bool vocab_only) {
   v4_model_params mp = v4_model_default_params();
   mp.vocab_only = vocab_only;
+  mp.load_mode = g_load_mode == "read"    ? V4_LOAD_READ
+                 : g_load_mode == "mmap"  ? V4_LOAD_MMAP
+                 : g_load_mode == "mlock" ? V4_LOAD_MLOCK
+                                          : V4_LOAD_AUTO;
   ProgressBar bar("loading");
   mp.progress = bar.callback();
   mp.progress_user = bar.user();
@@ -117,6 +132,7 @@ void add_sampling_options(CLI::App* cmd, SamplingOptions& s) {
 void add_context_options(CLI::App* cmd, ContextOptions& c) {
   cmd->add_option("--threads", c.threads, "Threads (default: all cores)");
   cmd->add_option("--ctx", c.ctx, "Context length in tokens (default: the model's)");
+  add_load_option(cmd);
   cmd->add_option("--kv-type", c.kv_type, "KV cache row type: f32 or f16")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f16"}));

@@ -57,6 +57,8 @@ using SamplerPtr = std::unique_ptr<v4_sampler, SamplerDeleter>;
 // Loads a model with a progress bar on stderr when stderr is a terminal. On failure prints
 // the error and returns null.
 ModelPtr load_model(const std::string& path, bool vocab_only);
+// Adds --load auto|read|mmap|mlock (used by load_model). add_context_options includes it.
+void add_load_option(CLI::App* cmd);
 
 // Resolves the path (see resolve_model_path) and loads; prints how to pass -m when no model
 // is found.
