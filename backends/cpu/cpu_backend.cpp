@@ -1,11 +1,13 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <thread>
 
 #include <unistd.h>
 
+#include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/ref_kernels.h"
 #include "lib/core/error.h"
 #include "lib/core/threadpool.h"
@@ -34,8 +36,47 @@ bool single_threaded(const Tensor& node) {
   }
 }
 
+// Fast matrix multiplication: activations are first quantised to Q8_0 rows in the work
+// buffer (when the weight type's kernel wants that), then each thread takes a contiguous
+// range of weight rows and multiplies each against every activation row, kMaxCols at a
+// time, so a weight row is read from memory once per step.
+struct MatmulJob {
+  const Tensor* node;
+  const cpu::DotKernel* kernel;
+  const uint8_t* x;   // activations in the kernel's format
+  size_t x_stride;    // bytes per activation row
+};
+
+void quantize_rows_job(void* ctx, int ith, int nth) {
+  const auto* job = static_cast<const MatmulJob*>(ctx);
+  const Tensor* x = job->node->src[1];
+  const int64_t m = x->n_rows(), k = x->ne[0];
+  const auto from_f32 = traits(DType::Q8_0).from_f32;
+  for (int64_t r = m * ith / nth; r < m * (ith + 1) / nth; ++r)
+    from_f32(reinterpret_cast<const float*>(static_cast<const uint8_t*>(x->data) + r * x->nb[1]),
+             const_cast<uint8_t*>(job->x) + r * job->x_stride, k);
+}
+
+void matmul_job(void* ctx, int ith, int nth) {
+  const auto* job = static_cast<const MatmulJob*>(ctx);
+  const Tensor* node = job->node;
+  const Tensor* w = node->src[0];
+  const int64_t k = w->ne[0], n_out = w->ne[1], m = node->src[1]->n_rows();
+  float res[cpu::kMaxCols];
+  for (int64_t n = n_out * ith / nth; n < n_out * (ith + 1) / nth; ++n) {
+    const auto* wrow = static_cast<const uint8_t*>(w->data) + n * w->nb[1];
+    for (int64_t j = 0; j < m; j += cpu::kMaxCols) {
+      const int nc = static_cast<int>(std::min<int64_t>(cpu::kMaxCols, m - j));
+      job->kernel->dot(wrow, job->x + j * job->x_stride, job->x_stride, nc, k, res);
+      for (int c = 0; c < nc; ++c)
+        reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + (j + c) * node->nb[1])[n] = res[c];
+    }
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(bool reference_only) : reference_only_(reference_only) {}
   const char* name() const override { return "cpu"; }
 
   std::vector<DeviceInfo> devices() const override {
@@ -61,11 +102,24 @@ class CpuBackend final : public Backend {
   }
   void free(void* ptr) override { std::free(ptr); }
 
+  void prepare(Tensor* const* nodes, size_t n) override {
+    size_t need = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const Tensor* t = nodes[i];
+      if (t->op != Op::mul_mat) continue;
+      const cpu::DotKernel* k = cpu::find_dot_kernel(t->src[0]->type);
+      if (k && k->act == cpu::ActFormat::q8_0)
+        need = std::max(need, row_bytes(DType::Q8_0, t->src[1]->ne[0]) * t->src[1]->n_rows());
+    }
+    if (need > work_.size()) work_.resize(need);
+  }
+
   bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
     for (size_t i = 0; i < n; ++i) {
       if (env.abort && env.abort(env.abort_user)) return false;
       const Tensor* node = nodes[i];
       if (node->op == Op::view) continue;
+      if (node->op == Op::mul_mat && run_fast_matmul(node, env)) continue;
       NodeJob job{cpu::reference_kernel(*node), node};
       if (!job.fn) fail(Status::unsupported, "cpu: no kernel for op {}", op_name(node->op));
       const int n_threads = single_threaded(*node) ? 1 : env.n_threads;
@@ -73,10 +127,31 @@ class CpuBackend final : public Backend {
     }
     return true;
   }
+
+ private:
+  bool run_fast_matmul(const Tensor* node, const ComputeEnv& env) {
+    const Tensor* x = node->src[1];
+    const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
+    if (reference_only_ || !kernel || !x->is_contiguous()) return false;
+    MatmulJob job{node, kernel, static_cast<const uint8_t*>(x->data), x->nb[1]};
+    if (kernel->act == cpu::ActFormat::q8_0) {
+      job.x_stride = row_bytes(DType::Q8_0, x->ne[0]);
+      job.x = work_.data();
+      const int q_threads = x->n_rows() >= 4 * env.n_threads ? env.n_threads : 1;
+      env.pool->run(quantize_rows_job, &job, q_threads);
+    }
+    env.pool->run(matmul_job, &job, single_threaded(*node) ? 1 : env.n_threads);
+    return true;
+  }
+
+  bool reference_only_;
+  std::vector<uint8_t> work_;  // quantised activations, sized by prepare()
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(bool reference_only) {
+  return std::make_unique<CpuBackend>(reference_only);
+}
 
 }  // namespace v4

@@ -7,6 +7,7 @@
 
 namespace v4 {
 
-std::unique_ptr<Backend> make_cpu_backend();
+// reference_only: run every op with its reference kernel (for testing the fast ones).
+std::unique_ptr<Backend> make_cpu_backend(bool reference_only = false);
 
 }  // namespace v4

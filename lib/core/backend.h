@@ -36,6 +36,12 @@ class Backend {
   virtual std::vector<DeviceInfo> devices() const = 0;
   // Whether this backend can compute `node` with its current source types.
   virtual bool supports(const Tensor& node) const = 0;
+  // Called once per schedule with the nodes assigned to this backend, before any run:
+  // size per-graph scratch here so that running allocates nothing.
+  virtual void prepare(Tensor* const* nodes, size_t n) {
+    (void)nodes;
+    (void)n;
+  }
   // Memory this backend computes on (host memory for the CPU). Aligned to `align`.
   virtual void* alloc(size_t bytes, size_t align) = 0;
   virtual void free(void* ptr) = 0;

@@ -28,6 +28,7 @@ Schedule::Schedule(Graph& graph, const std::vector<Backend*>& backends) : graph_
     ++splits_.back().count;
   }
   plan_ = plan_memory(graph);
+  for (const Split& s : splits_) s.backend->prepare(nodes.data() + s.first, s.count);
 }
 
 void Schedule::bind(uint8_t* arena) {

@@ -17,7 +17,8 @@ namespace {
 
 // Runs a built graph on the CPU with `threads` threads.
 struct Runner {
-  std::unique_ptr<Backend> cpu = make_cpu_backend();
+  explicit Runner(bool reference_only = false) : cpu(make_cpu_backend(reference_only)) {}
+  std::unique_ptr<Backend> cpu;
   ThreadPool pool{2};
   std::vector<uint8_t> arena;
   std::unique_ptr<Schedule> sched;
@@ -198,7 +199,7 @@ TEST_CASE("mul_mat on quantised weights matches dequantise-then-multiply", "[exe
     Tensor* x = g.input(DType::F32, k, m);
     Tensor* y = g.mul_mat(w, x);
     g.mark_output(y);
-    Runner r;
+    Runner r(/*reference_only=*/true);
     r.prepare(g);
     fill(x, 0.5f);
     const std::vector<float> xs(x->as<float>(), x->as<float>() + k * m);

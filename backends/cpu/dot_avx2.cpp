@@ -1,0 +1,149 @@
+// AVX2 + FMA + F16C dot kernels. This file alone is compiled with those instruction sets
+// enabled; it is only called after CPUID says they exist.
+#include <immintrin.h>
+
+#include "backends/cpu/dot_kernels.h"
+#include "lib/core/dtype.h"
+
+namespace v4::cpu {
+namespace {
+
+inline float hsum(__m256 v) {
+  const __m128 lo = _mm256_castps256_ps128(v);
+  const __m128 hi = _mm256_extractf128_ps(v, 1);
+  __m128 s = _mm_add_ps(lo, hi);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Signed 8-bit dot product of 32 pairs, as 8 float partial sums.
+inline __m256 dot_i8(__m256i a, __m256i b) {
+  const __m256i ax = _mm256_sign_epi8(a, a);
+  const __m256i sb = _mm256_sign_epi8(b, a);
+  const __m256i p16 = _mm256_maddubs_epi16(ax, sb);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+// Q4_0 nibbles as signed bytes: elements 0..15 from the low nibbles, 16..31 from the high.
+inline __m256i unpack_q4_0(const uint8_t* qs) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(b, m);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+template <class Unpack, class Block>
+inline void dot_blocks_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
+                          float* out, Unpack unpack) {
+  const auto* wb = reinterpret_cast<const Block*>(w);
+  const int64_t nb = k / 32;
+  __m256 acc[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i qw = unpack(wb[i].qs);
+    const float dw = half(wb[i].d);
+    for (int c = 0; c < nc; ++c) {
+      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + c * xs) + i;
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
+      const __m256 d = _mm256_set1_ps(dw * half(xb->d));
+      acc[c] = _mm256_fmadd_ps(d, dot_i8(qw, qx), acc[c]);
+    }
+  }
+  for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]);
+}
+
+void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  dot_blocks_q8<decltype(unpack_q4_0), BlockQ4_0>(w, x, xs, nc, k, out, unpack_q4_0);
+}
+
+void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto unpack = [](const int8_t* qs) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+  };
+  dot_blocks_q8<decltype(unpack), BlockQ8_0>(w, x, xs, nc, k, out, unpack);
+}
+
+// Float weights: Load converts 8 weights to f32. Two accumulators per column.
+template <class Load, class Scalar>
+inline void dot_float(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out,
+                      Load load, Scalar scalar) {
+  __m256 a0[kMaxCols], a1[kMaxCols];
+  for (int c = 0; c < nc; ++c) a0[c] = a1[c] = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    const __m256 w0 = load(w, j), w1 = load(w, j + 8);
+    for (int c = 0; c < nc; ++c) {
+      const float* xc = reinterpret_cast<const float*>(x + c * xs);
+      a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + j), a0[c]);
+      a1[c] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xc + j + 8), a1[c]);
+    }
+  }
+  for (; j + 8 <= k; j += 8) {
+    const __m256 w0 = load(w, j);
+    for (int c = 0; c < nc; ++c) {
+      const float* xc = reinterpret_cast<const float*>(x + c * xs);
+      a0[c] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + j), a0[c]);
+    }
+  }
+  for (int c = 0; c < nc; ++c) {
+    const float* xc = reinterpret_cast<const float*>(x + c * xs);
+    float s = hsum(_mm256_add_ps(a0[c], a1[c]));
+    for (int64_t t = j; t < k; ++t) s += scalar(w, t) * xc[t];
+    out[c] = s;
+  }
+}
+
+void dot_f32(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wf = reinterpret_cast<const float*>(w);
+  dot_float(w, x, xs, nc, k, out, [wf](const uint8_t*, int64_t j) { return _mm256_loadu_ps(wf + j); },
+            [wf](const uint8_t*, int64_t j) { return wf[j]; });
+}
+
+void dot_f16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wh = reinterpret_cast<const uint16_t*>(w);
+  dot_float(w, x, xs, nc, k, out,
+            [wh](const uint8_t*, int64_t j) {
+              return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + j)));
+            },
+            [wh](const uint8_t*, int64_t j) { return half(wh[j]); });
+}
+
+void dot_bf16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wb = reinterpret_cast<const uint16_t*>(w);
+  dot_float(w, x, xs, nc, k, out,
+            [wb](const uint8_t*, int64_t j) {
+              const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + j)));
+              return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            },
+            [wb](const uint8_t*, int64_t j) {
+              const uint32_t u = static_cast<uint32_t>(wb[j]) << 16;
+              float f;
+              __builtin_memcpy(&f, &u, 4);
+              return f;
+            });
+}
+
+const DotKernel kQ4_0{ActFormat::q8_0, dot_q4_0, "avx2"};
+const DotKernel kQ8_0{ActFormat::q8_0, dot_q8_0, "avx2"};
+const DotKernel kF32{ActFormat::f32, dot_f32, "avx2"};
+const DotKernel kF16{ActFormat::f32, dot_f16, "avx2"};
+const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2"};
+
+}  // namespace
+
+const DotKernel* avx2_dot_kernel(DType t) {
+  switch (t) {
+    case DType::Q4_0: return &kQ4_0;
+    case DType::Q8_0: return &kQ8_0;
+    case DType::F32: return &kF32;
+    case DType::F16: return &kF16;
+    case DType::BF16: return &kBF16;
+    default: return nullptr;
+  }
+}
+
+}  // namespace v4::cpu
