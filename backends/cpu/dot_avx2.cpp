@@ -41,15 +41,16 @@ inline void dot_blocks_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc,
                           float* out, Unpack unpack) {
   const auto* wb = reinterpret_cast<const Block*>(w);
   const int64_t nb = k / 32;
+  const size_t so = q8_scales_offset(k);
   __m256 acc[kMaxCols];
   for (int c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const __m256i qw = unpack(wb[i].qs);
     const float dw = half(wb[i].d);
     for (int c = 0; c < nc; ++c) {
-      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + c * xs) + i;
-      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs));
-      const __m256 d = _mm256_set1_ps(dw * half(xb->d));
+      const uint8_t* xr = x + c * xs;
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + i * 32));
+      const __m256 d = _mm256_set1_ps(dw * reinterpret_cast<const float*>(xr + so)[i]);
       acc[c] = _mm256_fmadd_ps(d, dot_i8(qw, qx), acc[c]);
     }
   }
@@ -127,13 +128,43 @@ void dot_bf16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
             });
 }
 
-const DotKernel kQ4_0{ActFormat::q8_0, dot_q4_0, "avx2"};
-const DotKernel kQ8_0{ActFormat::q8_0, dot_q8_0, "avx2"};
+const DotKernel kQ4_0{ActFormat::q8, dot_q4_0, "avx2"};
+const DotKernel kQ8_0{ActFormat::q8, dot_q8_0, "avx2"};
 const DotKernel kF32{ActFormat::f32, dot_f32, "avx2"};
 const DotKernel kF16{ActFormat::f32, dot_f16, "avx2"};
 const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2"};
 
 }  // namespace
+
+void quantize_q8_row_avx2(const float* x, uint8_t* out, int64_t k) {
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + q8_scales_offset(k));
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const float* xb = x + b * 32;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(xb + 8 * j);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[j]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float dm = _mm_cvtss_f32(m) / 127.0f;
+    const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
+    d[b] = dm;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i32[4];
+    for (int j = 0; j < 4; ++j) i32[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], vid));
+    // Pack 32 int32 -> 32 int8 and undo the lane interleaving of the packs.
+    const __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]);
+    const __m256i p16b = _mm256_packs_epi32(i32[2], i32[3]);
+    __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), p8);
+  }
+}
 
 const DotKernel* avx2_dot_kernel(DType t) {
   switch (t) {

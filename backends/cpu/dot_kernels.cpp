@@ -1,12 +1,37 @@
 #include "backends/cpu/dot_kernels.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "backends/cpu/cpu_features.h"
 
 namespace v4::cpu {
 
+void quantize_q8_row_scalar(const float* x, uint8_t* out, int64_t k) {
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + q8_scales_offset(k));
+  for (int64_t b = 0; b < k / 32; ++b) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+    const float dm = amax / 127.0f;
+    const float id = dm != 0.0f ? 1.0f / dm : 0.0f;
+    d[b] = dm;
+    for (int j = 0; j < 32; ++j) q[b * 32 + j] = static_cast<int8_t>(std::nearbyint(x[b * 32 + j] * id));
+  }
+}
+
+void quantize_q8_row(const float* x, uint8_t* out, int64_t k) {
+#if defined(__x86_64__)
+  if (cpu_features().avx2) return quantize_q8_row_avx2(x, out, k);
+#endif
+  quantize_q8_row_scalar(x, out, k);
+}
+
 const DotKernel* find_dot_kernel(DType t) {
   const CpuFeatures& f = cpu_features();
 #if defined(__x86_64__)
+  if (f.avx512_vnni)
+    if (const DotKernel* k = avx512_dot_kernel(t)) return k;
   if (f.avx2) return avx2_dot_kernel(t);
 #else
   (void)f;

@@ -15,7 +15,18 @@ namespace v4::cpu {
 
 constexpr int kMaxCols = 4;
 
-enum class ActFormat { f32, q8_0 };
+// Activation formats. q8: per row, int8 q[k] (row-major, blocks of 32) followed at byte
+// q8_scales_offset(k) by float d[k / 32]; element = d[b] * q. Split so that SIMD loads of
+// several blocks of q are one instruction.
+enum class ActFormat { f32, q8 };
+
+inline size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
+inline size_t q8_row_bytes(int64_t k) { return q8_scales_offset(k) + static_cast<size_t>(k / 32) * 4; }
+// Quantises k floats (k a multiple of 32) into the q8 format: d = max|x| / 127,
+// q = round-to-nearest-even(x / d). Every implementation gives identical bytes.
+void quantize_q8_row(const float* x, uint8_t* out, int64_t k);
+void quantize_q8_row_scalar(const float* x, uint8_t* out, int64_t k);
+void quantize_q8_row_avx2(const float* x, uint8_t* out, int64_t k);
 
 // out[c] = dot(w, x + c * x_stride) for c < nc (1 <= nc <= kMaxCols); k elements.
 using DotFn = void (*)(const uint8_t* w, const uint8_t* x, size_t x_stride, int nc, int64_t k,
@@ -32,5 +43,6 @@ const DotKernel* find_dot_kernel(DType weight_type);
 
 // Per-ISA tables (nullptr entries where the ISA has no kernel for the type).
 const DotKernel* avx2_dot_kernel(DType weight_type);
+const DotKernel* avx512_dot_kernel(DType weight_type);
 
 }  // namespace v4::cpu

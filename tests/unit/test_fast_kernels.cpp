@@ -89,3 +89,23 @@ TEST_CASE("fast matmul kernels match the reference", "[cpu][kernels]") {
     }
   }
 }
+
+TEST_CASE("the vector activation quantiser gives the scalar bytes", "[cpu][kernels]") {
+  if (!cpu::cpu_features().avx2) {
+    WARN("no AVX2 here: only the scalar quantiser exists");
+    return;
+  }
+  const int64_t k = 320;
+  std::vector<float> x(k);
+  for (int64_t i = 0; i < k; ++i) x[i] = std::sin(0.37f * i) * (i % 7 + 0.5f);
+  for (int i = 0; i < 32; ++i) x[64 + i] = 0.0f;           // an all-zero block
+  x[100] = 0.5f * 127.0f / 127.0f;                          // ties exercise the rounding
+  std::vector<uint8_t> a(cpu::q8_row_bytes(k)), b(cpu::q8_row_bytes(k));
+  cpu::quantize_q8_row_scalar(x.data(), a.data(), k);
+  cpu::quantize_q8_row_avx2(x.data(), b.data(), k);
+  CHECK(a == b);
+  // And it is a faithful quantisation: |x - d q| <= d / 2.
+  const auto* q = reinterpret_cast<const int8_t*>(a.data());
+  const auto* d = reinterpret_cast<const float*>(a.data() + cpu::q8_scales_offset(k));
+  for (int64_t i = 0; i < k; ++i) CHECK(std::fabs(x[i] - d[i / 32] * q[i]) <= d[i / 32] * 0.5f + 1e-6f);
+}

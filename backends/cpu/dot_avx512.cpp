@@ -1,0 +1,99 @@
+// AVX-512 (F, BW, VL) + VNNI dot kernels: two Q8 blocks per 512-bit step, with integer
+// dot products (vpdpbusd). This file alone is compiled with those instruction sets; it
+// runs only after CPUID says they exist.
+#include <immintrin.h>
+
+#include "backends/cpu/dot_kernels.h"
+#include "lib/core/dtype.h"
+
+namespace v4::cpu {
+namespace {
+
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Signed 8-bit dot products of 64 pairs: 16 int32 lanes (8 per 32-element block).
+inline __m512i dot_i8x64(__m512i w, __m512i x) {
+  const __mmask64 neg = _mm512_movepi8_mask(w);
+  const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
+}
+inline __m256i dot_i8x32(__m256i w, __m256i x) {
+  const __mmask32 neg = _mm256_movepi8_mask(w);
+  const __m256i sx = _mm256_mask_sub_epi8(x, neg, _mm256_setzero_si256(), x);
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), sx);
+}
+
+inline __m256i q4_0_signed(const uint8_t* qs) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+  return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+struct Q4_0 {
+  using Block = BlockQ4_0;
+  static __m256i load(const Block& b) { return q4_0_signed(b.qs); }
+};
+struct Q8_0 {
+  using Block = BlockQ8_0;
+  static __m256i load(const Block& b) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+  }
+};
+
+template <class T>
+void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wb = reinterpret_cast<const typename T::Block*>(w);
+  const int64_t nb = k / 32;
+  const size_t so = q8_scales_offset(k);
+  __m512 acc[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(T::load(wb[i])), T::load(wb[i + 1]), 1);
+    const float d0 = half(wb[i].d), d1 = half(wb[i + 1].d);
+    for (int c = 0; c < nc; ++c) {
+      const uint8_t* xr = x + c * xs;
+      const float* xd = reinterpret_cast<const float*>(xr + so) + i;
+      const __m512i qx = _mm512_loadu_si512(xr + i * 32);
+      const __m512 s = _mm512_insertf32x8(_mm512_set1_ps(d0 * xd[0]), _mm256_set1_ps(d1 * xd[1]), 1);
+      acc[c] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot_i8x64(wq, qx)), acc[c]);
+    }
+  }
+  __m256 tail[kMaxCols];
+  for (int c = 0; c < nc; ++c) tail[c] = _mm256_setzero_ps();
+  if (i < nb) {
+    const __m256i wq = T::load(wb[i]);
+    const float d0 = half(wb[i].d);
+    for (int c = 0; c < nc; ++c) {
+      const uint8_t* xr = x + c * xs;
+      const float xd = reinterpret_cast<const float*>(xr + so)[i];
+      const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + i * 32));
+      tail[c] = _mm256_mul_ps(_mm256_set1_ps(d0 * xd), _mm256_cvtepi32_ps(dot_i8x32(wq, qx)));
+    }
+  }
+  for (int c = 0; c < nc; ++c) {
+    const __m256 lo = _mm512_castps512_ps256(acc[c]);
+    const __m256 hi = _mm512_extractf32x8_ps(acc[c], 1);
+    __m256 s8 = _mm256_add_ps(_mm256_add_ps(lo, hi), tail[c]);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+    out[c] = _mm_cvtss_f32(s4);
+  }
+}
+
+const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0>, "avx512-vnni"};
+const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0>, "avx512-vnni"};
+
+}  // namespace
+
+const DotKernel* avx512_dot_kernel(DType t) {
+  switch (t) {
+    case DType::Q4_0: return &kQ4_0;
+    case DType::Q8_0: return &kQ8_0;
+    default: return nullptr;
+  }
+}
+
+}  // namespace v4::cpu
