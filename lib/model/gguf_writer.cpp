@@ -323,7 +323,9 @@ Bytes encode_header(const KVs& kvs, const Tensors& tensors, size_t alignment) {
     put64(offset);
     offset += (t.data.size() + alignment - 1) / alignment * alignment;
   }
-  b.resize((b.size() + alignment - 1) / alignment * alignment, 0);
+  // The data section starts aligned. Without tensors there is no data section and no
+  // padding (as in llama.cpp's vocab-only files), so a huge alignment costs nothing.
+  if (!tensors.empty()) b.resize((b.size() + alignment - 1) / alignment * alignment, 0);
   return b;
 }
 

@@ -70,10 +70,18 @@ uint64_t touch_kv(const File& f, const KeyValue& kv) {
     return h;
   }
   CHECK_INVARIANT(kv.count == 0 || kv.array_data != nullptr);
+  // The matching accessor on every element (u64 values past INT64_MAX throw); the other
+  // accessor once, for its error path.
+  const bool is_float = kv.elem_type == ValueType::f32 || kv.elem_type == ValueType::f64;
   for (uint64_t i = 0; i < kv.count; ++i) {
-    try_get([&] { h += static_cast<uint64_t>(File::array_int(kv, i)); });
-    try_get([&] { h += static_cast<uint64_t>(File::array_f32(kv, i) != 0.0f); });
+    if (is_float)
+      h += static_cast<uint64_t>(File::array_f32(kv, i) != 0.0f);
+    else
+      try_get([&] { h += static_cast<uint64_t>(File::array_int(kv, i)); });
   }
+  try_get([&] { h += static_cast<uint64_t>(File::array_int(kv, 0)); });
+  try_get([&] { h += static_cast<uint64_t>(File::array_f32(kv, 0) != 0.0f); });
+  try_get([&] { h += static_cast<uint64_t>(File::array_int(kv, kv.count)); });  // out of range
   return h;
 }
 

@@ -486,6 +486,21 @@ TEST_CASE("gguf: copying the bundled model through the writer preserves everythi
   }
 }
 
+TEST_CASE("gguf: a file without tensors has no data section padding", "[gguf]") {
+  // Found by fuzz_gguf: a header-only file with alignment 2^30 was copied through the
+  // writer, which padded it to 1 GiB.
+  Writer w;
+  w.set_alignment(size_t{1} << 30);
+  w.set_string("general.name", "no tensors");
+  const Bytes b = w.to_bytes();
+  CHECK(b.size() < 256);
+  const auto f = File::from_memory(b.data(), b.size(), "no-tensors.gguf");
+  CHECK(f->alignment() == size_t{1} << 30);
+  CHECK(f->tensors().empty());
+  CHECK(f->data_offset() == b.size());
+  CHECK(f->get_string("general.name") == std::string_view("no tensors"));
+}
+
 TEST_CASE("gguf: writer rejects bad input and reports write errors", "[gguf]") {
   Writer w;
   const float x[4] = {};
