@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "backends/cpu/dot_kernels.h"
+#include "backends/cpu/fast_attention.h"
 #include "backends/cpu/ref_kernels.h"
 #include "lib/core/error.h"
 #include "lib/core/threadpool.h"
@@ -121,6 +122,8 @@ class CpuBackend final : public Backend {
       if (node->op == Op::view) continue;
       if (node->op == Op::mul_mat && run_fast_matmul(node, env)) continue;
       NodeJob job{cpu::reference_kernel(*node), node};
+      if (node->op == Op::attention && !reference_only_ && cpu::fast_attention_supported(*node))
+        job.fn = cpu::attention_avx2;
       if (!job.fn) fail(Status::unsupported, "cpu: no kernel for op {}", op_name(node->op));
       const int n_threads = single_threaded(*node) ? 1 : env.n_threads;
       env.pool->run(run_node_job, &job, n_threads);

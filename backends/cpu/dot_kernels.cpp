@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "backends/cpu/cpu_features.h"
+#include "backends/cpu/fast_attention.h"
+#include "lib/core/kv_view.h"
 
 namespace v4::cpu {
 
@@ -38,6 +40,22 @@ const DotKernel* find_dot_kernel(DType t) {
   (void)t;
 #endif
   return nullptr;
+}
+
+}  // namespace v4::cpu
+
+namespace v4::cpu {
+
+bool fast_attention_supported(const Tensor& node) {
+#if defined(__x86_64__)
+  const auto& kv = *static_cast<const KvView*>(node.pparam);
+  const DType kt = kv.comps[node.iparam[0]].type, vt = kv.comps[node.iparam[1]].type;
+  return cpu_features().avx2 && node.src[0]->ne[0] % 8 == 0 && kt == vt &&
+         (kt == DType::F32 || kt == DType::F16);
+#else
+  (void)node;
+  return false;
+#endif
 }
 
 }  // namespace v4::cpu

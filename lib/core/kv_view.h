@@ -27,7 +27,7 @@ struct KvView {
   int32_t n_tokens = 0;
   const int32_t* tok_seq = nullptr;
   const int32_t* tok_pos = nullptr;
-  // Per-thread scratch of at least max_rows floats for attention scores.
+  // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group.
   float* scratch = nullptr;
   int64_t scratch_stride = 0;
 

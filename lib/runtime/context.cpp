@@ -45,10 +45,12 @@ Context::Context(const Model& model, const ContextOptions& opts)
                                   static_cast<int32_t>(opts_.kv_page_tokens), opts_.n_ctx,
                                   opts_.n_seq_max);
   kv_->reserve_batch(static_cast<int32_t>(opts_.n_batch));
-  attn_scratch_.resize(static_cast<size_t>(pool_->size()) * opts_.n_ctx);
+  // Attention scores: one row of n_ctx per query head of a KV group, per thread.
+  const size_t scratch_stride = static_cast<size_t>(opts_.n_ctx) * arch_.max_query_group();
+  attn_scratch_.resize(static_cast<size_t>(pool_->size()) * scratch_stride);
   KvView* view = kv_->view();
   view->scratch = attn_scratch_.data();
-  view->scratch_stride = opts_.n_ctx;
+  view->scratch_stride = static_cast<int64_t>(scratch_stride);
   next_pos_.assign(opts_.n_seq_max, 0);
   seq_buf_.resize(opts_.n_batch);
   pos_buf_.resize(opts_.n_batch);

@@ -39,6 +39,8 @@ class Architecture {
   virtual ForwardGraph build(Graph& g, int32_t n_tokens, int32_t n_outputs, KvView* kv) const = 0;
   // Largest head size attention will see (sizes scratch buffers).
   virtual int32_t max_head_dim() const = 0;
+  // Most query heads that share one KV head (attention keeps one score row per such head).
+  virtual int32_t max_query_group() const = 0;
 };
 
 // Chooses the architecture named by general.architecture. Throws unsupported for an

@@ -97,6 +97,7 @@ class Llama final : public Architecture {
 
   const ArchInfo& info() const override { return info_; }
   int32_t max_head_dim() const override { return head_dim_; }
+  int32_t max_query_group() const override { return n_head_ / n_head_kv_; }
 
   std::vector<KvComponentSpec> kv_components(DType kv_type) const override {
     std::vector<KvComponentSpec> c;

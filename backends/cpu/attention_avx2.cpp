@@ -1,0 +1,98 @@
+// Attention over the paged KV cache with AVX2 + FMA + F16C. One task is one (token,
+// KV head) pair: each cached K and V row is read once and used by every query head of
+// the group, so a decode step reads the cache once. Scores, softmax and the weighted sum
+// of V follow the reference kernel's definition; only the summation order differs.
+// Compiled with AVX2 enabled; called only when CPUID says it exists.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/fast_attention.h"
+#include "lib/core/kv_view.h"
+
+namespace v4::cpu {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <bool kF16>
+inline __m256 load8(const uint8_t* row, int64_t e) {
+  if constexpr (kF16)
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * e)));
+  else
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + e);
+}
+
+template <bool kF16>
+void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
+  const Tensor* q = node->src[0];
+  const int kc = node->iparam[0], vc = node->iparam[1];
+  const int64_t hd = q->ne[0], n_head = q->ne[1];
+  const int64_t n_kv = node->iparam[2], group = n_head / n_kv;
+  const float scale = node->fparam[0];
+  const size_t elem = kF16 ? 2 : 4;
+  float* scores = kv.scratch + ith * kv.scratch_stride;
+  const int64_t n_tasks = kv.n_tokens * n_kv;
+  for (int64_t task = n_tasks * ith / nth; task < n_tasks * (ith + 1) / nth; ++task) {
+    const int64_t t = task / n_kv, h = task % n_kv;
+    const int32_t s = kv.tok_seq[t], p = kv.tok_pos[t];
+    const int64_t n_rows = p + 1;
+    const size_t off = static_cast<size_t>(h * hd) * elem;
+    const float* q0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
+                                                     (t * n_head + h * group) * q->nb[1]);
+    // Scores: q_g . k_j for every head g of the group.
+    for (int32_t j = 0; j < n_rows; ++j) {
+      const uint8_t* k = kv.row(kc, s, j) + off;
+      for (int64_t g = 0; g < group; ++g) {
+        const float* qg = q0 + g * hd;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kF16>(k, e), acc);
+        scores[g * n_rows + j] = hsum(acc) * scale;
+      }
+    }
+    for (int64_t g = 0; g < group; ++g) {
+      float* a = scores + g * n_rows;
+      float mx = a[0];
+      for (int64_t j = 1; j < n_rows; ++j) mx = std::max(mx, a[j]);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < n_rows; ++j) {
+        a[j] = std::exp(a[j] - mx);
+        sum += a[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < n_rows; ++j) a[j] *= inv;
+    }
+    // Output: o_g = sum_j a_g[j] v_j, each V row read once for the whole group.
+    float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
+    std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
+    for (int32_t j = 0; j < n_rows; ++j) {
+      const uint8_t* v = kv.row(vc, s, j) + off;
+      for (int64_t e = 0; e < hd; e += 8) {
+        const __m256 ve = load8<kF16>(v, e);
+        for (int64_t g = 0; g < group; ++g) {
+          float* o = out0 + g * hd + e;
+          _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void attention_avx2(const Tensor* node, int ith, int nth) {
+  const KvView& kv = *static_cast<const KvView*>(node->pparam);
+  if (kv.comps[node->iparam[0]].type == DType::F16)
+    attend<true>(kv, node, ith, nth);
+  else
+    attend<false>(kv, node, ith, nth);
+}
+
+}  // namespace v4::cpu
