@@ -73,7 +73,9 @@ inline size_t row_bytes(DType t, int64_t n) {
   return static_cast<size_t>(n / tt.block_size) * tt.block_bytes;
 }
 
-// Block layouts shared by every backend (GGUF's, byte for byte).
+// Block layouts shared by every backend (GGUF's, byte for byte). The other block types
+// (Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) and their reference conversions are in
+// lib/core/quant/quant.h.
 struct BlockQ8_0 {
   uint16_t d;  // f16 scale
   int8_t qs[32];

@@ -7,6 +7,10 @@
 
 #include "common.h"
 
+namespace v4::cli {
+void register_quantize(CLI::App& app, Action& action);    // cmd_quantize.cpp
+}  // namespace v4::cli
+
 namespace {
 
 std::string usage_failure(const CLI::App* app, const CLI::Error& e) {
@@ -37,6 +41,7 @@ int main(int argc, char** argv) {
   register_chat(app, action);
   register_info(app, action);
   register_tokenize(app, action);
+  register_quantize(app, action);
 
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
