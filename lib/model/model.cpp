@@ -19,10 +19,10 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptio
   const gguf::File& f = *m->file_;
 
   m->vocab_ = Vocab::from_gguf(f, [&](const std::string& w) { m->log_(LogLevel::warn, "{}", w); });
-  if (m->vocab_.kind == VocabKind::spm) m->spm_ = std::make_unique<SpmTokenizer>(m->vocab_);
-  if (m->spm_) {
+  m->tokenizer_ = Tokenizer::create(m->vocab_);
+  if (m->tokenizer_) {
     m->pieces_.resize(m->vocab_.n_tokens());
-    for (int32_t i = 0; i < m->vocab_.n_tokens(); ++i) m->pieces_[i] = m->spm_->piece(i);
+    for (int32_t i = 0; i < m->vocab_.n_tokens(); ++i) m->pieces_[i] = m->tokenizer_->piece(i);
   } else {
     m->pieces_ = m->vocab_.tokens;
   }
@@ -80,10 +80,11 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptio
 
 void Model::tokenize(std::string_view text, bool add_bos, bool parse_special,
                      std::vector<int32_t>& out) const {
-  if (!spm_)
-    fail(Status::unsupported, "{}: tokenizer model '{}' is not implemented yet", file_->path(),
+  if (!tokenizer_)
+    fail(Status::unsupported,
+         "{}: the file has no tokenizer vocabulary (tokenizer.ggml.model '{}')", file_->path(),
          vocab_.model_name);
-  spm_->tokenize(text, add_bos, parse_special, out);
+  tokenizer_->tokenize(text, add_bos, parse_special, out);
 }
 
 void Model::check_values() const {

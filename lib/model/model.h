@@ -11,7 +11,7 @@
 #include "lib/model/arch/arch.h"
 #include "lib/model/gguf.h"
 #include "lib/model/weight_memory.h"
-#include "lib/text/spm_tokenizer.h"
+#include "lib/text/tokenizer.h"
 #include "lib/text/vocab.h"
 
 namespace v4 {
@@ -30,8 +30,8 @@ class Model {
 
   const gguf::File& file() const { return *file_; }
   const Vocab& vocab() const { return vocab_; }
-  // The tokenizer, or nullptr when the vocabulary kind has none implemented.
-  const SpmTokenizer* tokenizer() const { return spm_.get(); }
+  // The tokenizer (SentencePiece or byte-level BPE), or nullptr when the file has no vocabulary.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   // nullptr for a vocab-only load.
   const Architecture* arch() const { return arch_.get(); }
   const Logger& log() const { return log_; }
@@ -56,7 +56,7 @@ class Model {
   std::unique_ptr<WeightMemory> weights_;  // read mode: the tensor data
   LoadMode load_mode_ = LoadMode::mmap;
   Vocab vocab_;
-  std::unique_ptr<SpmTokenizer> spm_;
+  std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Architecture> arch_;
   Logger log_;
   std::string name_;

@@ -99,7 +99,7 @@ struct BigramLess {
 
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(const Vocab& v) : vocab_(v) {
+SpmTokenizer::SpmTokenizer(const Vocab& v) : Tokenizer(v) {
   const int32_t n = vocab_.n_tokens();
   if (vocab_.scores.size() != vocab_.tokens.size() || vocab_.types.size() != vocab_.tokens.size()) {
     fail(Status::invalid_arg,
@@ -122,20 +122,6 @@ SpmTokenizer::SpmTokenizer(const Vocab& v) : vocab_(v) {
         byte_value_[static_cast<size_t>(id)] = static_cast<int16_t>(b);
       }
     }
-  }
-  for (int32_t id = 0; id < n; ++id) {
-    const TokenType t = vocab_.type(id);
-    const std::string& s = vocab_.tokens[static_cast<size_t>(id)];
-    if (s.empty()) continue;
-    if (t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) {
-      special_by_first_[static_cast<uint8_t>(s[0])].push_back(id);
-    }
-  }
-  for (auto& bucket : special_by_first_) {
-    std::stable_sort(bucket.begin(), bucket.end(), [this](int32_t a, int32_t b) {
-      return vocab_.tokens[static_cast<size_t>(a)].size() >
-             vocab_.tokens[static_cast<size_t>(b)].size();
-    });
   }
 }
 
@@ -165,8 +151,9 @@ void SpmTokenizer::emit_bytes(std::string_view bytes, std::vector<int32_t>& out)
   }
 }
 
-void SpmTokenizer::tokenize_fragment(std::string_view text, bool space_prefix,
-                                     std::vector<int32_t>& out) const {
+void SpmTokenizer::encode(std::string_view text, bool after_special,
+                          std::vector<int32_t>& out) const {
+  const bool space_prefix = vocab_.add_space_prefix && after_special;
   std::string collapsed;
   if (vocab_.remove_extra_whitespaces) {
     collapsed = collapse_spaces(text);
@@ -246,51 +233,14 @@ void SpmTokenizer::tokenize_fragment(std::string_view text, bool space_prefix,
   }
 }
 
-void SpmTokenizer::tokenize(std::string_view text, bool add_bos, bool parse_special,
-                            std::vector<int32_t>& out) const {
+void SpmTokenizer::check_usable() const {
   if (vocab_.kind == VocabKind::bpe) {
-    fail(Status::unsupported, "BPE tokenizers are not implemented yet");
+    fail(Status::unsupported,
+         "vocabulary '{}' is byte-level BPE; SentencePiece cannot tokenize it (use BpeTokenizer)",
+         vocab_.model_name);
   }
   if (vocab_.kind == VocabKind::none || vocab_.tokens.empty()) {
     fail(Status::invalid_arg, "the model has no tokenizer vocabulary");
-  }
-  if (add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
-
-  if (!parse_special) {
-    tokenize_fragment(text, vocab_.add_space_prefix, out);
-    return;
-  }
-
-  // Split at special-token strings (longest match at each position). Each text run that
-  // follows a special token (or starts the text) gets the space prefix, as in llama.cpp.
-  bool prev_special = true;
-  size_t run_start = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const auto& bucket = special_by_first_[static_cast<uint8_t>(text[pos])];
-    int32_t match = -1;
-    for (int32_t id : bucket) {
-      const std::string& t = vocab_.tokens[static_cast<size_t>(id)];
-      if (text.compare(pos, t.size(), t) == 0) {
-        match = id;
-        break;
-      }
-    }
-    if (match < 0) {
-      ++pos;
-      continue;
-    }
-    if (pos > run_start) {
-      tokenize_fragment(text.substr(run_start, pos - run_start),
-                        vocab_.add_space_prefix && prev_special, out);
-    }
-    out.push_back(match);
-    prev_special = true;
-    pos += vocab_.tokens[static_cast<size_t>(match)].size();
-    run_start = pos;
-  }
-  if (run_start < text.size()) {
-    tokenize_fragment(text.substr(run_start), vocab_.add_space_prefix && prev_special, out);
   }
 }
 
@@ -298,9 +248,6 @@ void SpmTokenizer::append_piece(int32_t id, std::string& out, bool render_specia
   if (!vocab_.valid_id(id)) {
     fail(Status::invalid_arg, "token id {} is out of range (vocabulary has {} tokens)", id,
          vocab_.n_tokens());
-  }
-  if (vocab_.kind == VocabKind::bpe) {
-    fail(Status::unsupported, "BPE tokenizers are not implemented yet");
   }
   const std::string& text = vocab_.tokens[static_cast<size_t>(id)];
   switch (vocab_.type(id)) {
@@ -334,12 +281,6 @@ void SpmTokenizer::append_piece(int32_t id, std::string& out, bool render_specia
     out.push_back(' ');
     i = hit + kSpaceMark.size();
   }
-}
-
-std::string SpmTokenizer::piece(int32_t id, bool render_special) const {
-  std::string r;
-  append_piece(id, r, render_special);
-  return r;
 }
 
 }  // namespace v4

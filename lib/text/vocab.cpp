@@ -1,7 +1,11 @@
 #include "lib/text/vocab.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "lib/core/error.h"
 #include "lib/model/gguf.h"
+#include "lib/text/pretokenizer.h"
 
 namespace v4 {
 
@@ -11,6 +15,43 @@ constexpr const char* kKeyModel = "tokenizer.ggml.model";
 constexpr const char* kKeyTokens = "tokenizer.ggml.tokens";
 constexpr const char* kKeyScores = "tokenizer.ggml.scores";
 constexpr const char* kKeyTypes = "tokenizer.ggml.token_type";
+constexpr const char* kKeyPre = "tokenizer.ggml.pre";
+constexpr const char* kKeyMerges = "tokenizer.ggml.merges";
+
+// Texts that mark the end of a turn, in the order they are tried when the file names no EOT
+// (from llama.cpp's llama-vocab.cpp).
+constexpr const char* kEotTexts[] = {
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<\xEF\xBD\x9C\x65nd\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",  // <｜end▁of▁sentence｜>
+    "<end_of_utterance>"};
+
+// Phi-3's special tokens swallow the whitespace that follows them (llama.cpp sets RSTRIP by
+// model name: every control / user-defined / unknown token and "</s>", except "<unk>",
+// "<s>" and "<|endoftext|>").
+void set_phi3_strip(Vocab& v) {
+  v.strip.assign(v.tokens.size(), 0);
+  for (int32_t id = 0; id < v.n_tokens(); ++id) {
+    const TokenType t = v.type(id);
+    if (t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) {
+      v.strip[static_cast<size_t>(id)] = Vocab::kStripRight;
+    }
+  }
+  for (const char* s : {"</s>"}) {
+    if (const int32_t id = v.find(s); id >= 0)
+      v.strip[static_cast<size_t>(id)] = Vocab::kStripRight;
+  }
+  for (const char* s : {"<unk>", "<s>", "<|endoftext|>"}) {
+    if (const int32_t id = v.find(s); id >= 0) v.strip[static_cast<size_t>(id)] = 0;
+  }
+}
 
 bool is_unsigned_int(gguf::ValueType t) {
   using VT = gguf::ValueType;
@@ -174,8 +215,43 @@ Vocab Vocab::from_gguf(const gguf::File& f, const std::function<void(const std::
   v.pad = read_special_id(f, "tokenizer.ggml.padding_token_id", nt, warn);
   v.sep = read_special_id(f, "tokenizer.ggml.seperator_token_id", nt, warn);
 
+  if (v.eot < 0 && !f.find("tokenizer.ggml.eot_token_id")) {
+    for (const char* text : kEotTexts) {
+      if (const int32_t id = v.find(text); id >= 0) {
+        v.eot = id;
+        break;
+      }
+    }
+  }
+
+  bool add_bos_default = v.kind == VocabKind::spm;
+  if (v.kind == VocabKind::bpe) {
+    std::optional<std::string_view> pre = f.get_string(kKeyPre);
+    v.pre = pre && !pre->empty() ? std::string(*pre) : std::string("default");
+    if (!pre && warn) {
+      warn(
+          fmt::format("{}: {} is missing; using the 'default' pre-tokenizer (tokenization may "
+                      "differ from the model's own)",
+                      f.path(), kKeyPre));
+    }
+    if (const PreTokenizerFamily* fam = find_pretokenizer_family(v.pre)) {
+      add_bos_default = fam->add_bos;
+    }
+    if (const gguf::KeyValue* m = f.get_array(kKeyMerges, gguf::ValueType::string)) {
+      v.merges.reserve(m->strings.size());
+      for (std::string_view s : m->strings) v.merges.emplace_back(s);
+    }
+  }
+
+  std::string name(f.get_string("general.name").value_or(""));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    set_phi3_strip(v);
+  }
+
   const bool spm = v.kind == VocabKind::spm;
-  v.add_bos = read_bool(f, "tokenizer.ggml.add_bos_token", spm);
+  v.add_bos = read_bool(f, "tokenizer.ggml.add_bos_token", add_bos_default);
   v.add_eos = read_bool(f, "tokenizer.ggml.add_eos_token", false);
   v.add_space_prefix = read_bool(f, "tokenizer.ggml.add_space_prefix", spm);
   v.remove_extra_whitespaces = read_bool(f, "tokenizer.ggml.remove_extra_whitespaces", false);

@@ -52,6 +52,22 @@ struct Vocab {
   bool add_space_prefix = false;
   bool remove_extra_whitespaces = false;
 
+  // Byte-level BPE only: tokenizer.ggml.pre ("default" when the file has none) and the
+  // merges in rank order, each "left right" as stored in tokenizer.ggml.merges.
+  std::string pre;
+  std::vector<std::string> merges;
+
+  // Whitespace a special token swallows when it is split out of a text (llama.cpp's LSTRIP /
+  // RSTRIP token attributes). GGUF has no key for them; from_gguf sets them by model name
+  // (Phi-3). Per token, a mask of kStripLeft / kStripRight; empty when no token strips.
+  static constexpr uint8_t kStripLeft = 1;
+  static constexpr uint8_t kStripRight = 2;
+  std::vector<uint8_t> strip;
+  uint8_t strip_of(int32_t id) const {
+    return valid_id(id) && static_cast<size_t>(id) < strip.size() ? strip[static_cast<size_t>(id)]
+                                                                  : 0;
+  }
+
   // Token text -> id. When a text appears twice the later id wins (as in llama.cpp).
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> token_to_id;
 
@@ -70,7 +86,9 @@ struct Vocab {
   // Reads tokenizer.ggml.* keys. Out-of-range special ids are reported through `warn`
   // (naming the key and value) and treated as absent. Count mismatches and wrongly typed
   // keys throw Status::bad_format naming the key; an unknown tokenizer model throws
-  // Status::unsupported.
+  // Status::unsupported. Without an eot_token_id key, EOT is found by text as llama.cpp
+  // does ("<|eot_id|>", "<|im_end|>", "<|end|>", ...). add_bos_token defaults to true for
+  // SentencePiece and for the BPE families that want it (llama-bpe), false otherwise.
   static Vocab from_gguf(const gguf::File& f, const std::function<void(const std::string&)>& warn);
 };
 
