@@ -52,8 +52,9 @@ void quantize_rows_job(void* ctx, int ith, int nth) {
   const auto* job = static_cast<const MatmulJob*>(ctx);
   const Tensor* x = job->node->src[1];
   const int64_t m = x->n_rows(), k = x->ne[0];
+  const bool r4 = job->kernel->act == cpu::ActFormat::q8r4;
   for (int64_t r = m * ith / nth; r < m * (ith + 1) / nth; ++r)
-    cpu::quantize_q8_row(
+    (r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row)(
         reinterpret_cast<const float*>(static_cast<const uint8_t*>(x->data) + r * x->nb[1]),
         const_cast<uint8_t*>(job->x) + r * job->x_stride, k);
 }
@@ -73,6 +74,10 @@ void matmul_job(void* ctx, int ith, int nth) {
         reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + (j + c) * node->nb[1])[n] = res[c];
     }
   }
+}
+
+size_t act_row_bytes(cpu::ActFormat f, int64_t k) {
+  return f == cpu::ActFormat::q8r4 ? cpu::q8r4_row_bytes(k) : cpu::q8_row_bytes(k);
 }
 
 class CpuBackend final : public Backend {
@@ -109,8 +114,8 @@ class CpuBackend final : public Backend {
       const Tensor* t = nodes[i];
       if (t->op != Op::mul_mat) continue;
       const cpu::DotKernel* k = cpu::find_dot_kernel(t->src[0]->type);
-      if (k && k->act == cpu::ActFormat::q8)
-        need = std::max(need, cpu::q8_row_bytes(t->src[1]->ne[0]) * t->src[1]->n_rows());
+      if (k && k->act != cpu::ActFormat::f32)
+        need = std::max(need, act_row_bytes(k->act, t->src[1]->ne[0]) * t->src[1]->n_rows());
     }
     if (need > work_.size()) work_.resize(need);
   }
@@ -137,8 +142,8 @@ class CpuBackend final : public Backend {
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
     if (reference_only_ || !kernel || !x->is_contiguous()) return false;
     MatmulJob job{node, kernel, static_cast<const uint8_t*>(x->data), x->nb[1]};
-    if (kernel->act == cpu::ActFormat::q8) {
-      job.x_stride = cpu::q8_row_bytes(x->ne[0]);
+    if (kernel->act != cpu::ActFormat::f32) {
+      job.x_stride = act_row_bytes(kernel->act, x->ne[0]);
       job.x = work_.data();
       const int q_threads = x->n_rows() >= 4 * env.n_threads ? env.n_threads : 1;
       env.pool->run(quantize_rows_job, &job, q_threads);

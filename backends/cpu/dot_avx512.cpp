@@ -88,10 +88,80 @@ const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0>, "avx512-vnni"};
 
 }  // namespace
 
+const DotKernel* avx512_r4_dot_kernel(DType t);
+
 const DotKernel* avx512_dot_kernel(DType t) {
+  if (const DotKernel* k = avx512_r4_dot_kernel(t)) return k;
   switch (t) {
     case DType::Q4_0: return &kQ4_0;
     case DType::Q8_0: return &kQ8_0;
+    default: return nullptr;
+  }
+}
+
+}  // namespace v4::cpu
+
+// ---- Regrouped weights (Q4_0_R4, Q8_0_R4) with q8r4 activations ------------------------
+namespace v4::cpu {
+namespace {
+
+// Weights enter vpdpbusd unsigned: Q4_0 nibbles as they are (true value q - 8), Q8_0
+// values xor 0x80 (true value u - 128). The offset times each block's activation sum is
+// subtracted once per block (lane 4b of the 16 int32 lanes).
+template <bool kQ8>
+void dot_r4(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  constexpr size_t kGroupBytes = kQ8 ? 136 : 72;
+  constexpr int kShift = kQ8 ? 7 : 3;  // offset 128 or 8
+  const int64_t groups = k / 128;
+  const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* grp = w + g * kGroupBytes;
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(grp)));
+    __m512i wa, wb;
+    if constexpr (kQ8) {
+      wa = _mm512_xor_si512(_mm512_loadu_si512(grp + 8), flip);
+      wb = _mm512_xor_si512(_mm512_loadu_si512(grp + 72), flip);
+    } else {
+      const __m512i raw = _mm512_loadu_si512(grp + 8);
+      wa = _mm512_and_si512(raw, nib);
+      wb = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
+    }
+    for (int c = 0; c < nc; ++c) {
+      const uint8_t* xr = x + c * xs;
+      const __m512i xa = _mm512_loadu_si512(xr + g * 128);
+      const __m512i xb = _mm512_loadu_si512(xr + g * 128 + 64);
+      __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, xa);
+      dot = _mm512_dpbusd_epi32(dot, wb, xb);
+      const __m128i sums = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + groups * 144 + g * 16));
+      const __m512i corr = _mm512_maskz_permutexvar_epi32(0x1111, lanes, _mm512_castsi128_si512(sums));
+      dot = _mm512_sub_epi32(dot, _mm512_slli_epi32(corr, kShift));
+      const __m128 dx = _mm_loadu_ps(reinterpret_cast<const float*>(xr + groups * 128) + g * 4);
+      const __m512 s = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(_mm_mul_ps(dw, dx)));
+      acc[c] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot), acc[c]);
+    }
+  }
+  for (int c = 0; c < nc; ++c) {
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc[c]), _mm512_extractf32x8_ps(acc[c], 1));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+    out[c] = _mm_cvtss_f32(s4);
+  }
+}
+
+const DotKernel kQ4_0_R4{ActFormat::q8r4, dot_r4<false>, "avx512-vnni"};
+const DotKernel kQ8_0_R4{ActFormat::q8r4, dot_r4<true>, "avx512-vnni"};
+
+}  // namespace
+
+const DotKernel* avx512_r4_dot_kernel(DType t) {
+  switch (t) {
+    case DType::Q4_0_R4: return &kQ4_0_R4;
+    case DType::Q8_0_R4: return &kQ8_0_R4;
     default: return nullptr;
   }
 }

@@ -29,6 +29,29 @@ void quantize_q8_row(const float* x, uint8_t* out, int64_t k) {
   quantize_q8_row_scalar(x, out, k);
 }
 
+void quantize_q8r4_row(const float* x, uint8_t* out, int64_t k) {
+  const int64_t groups = k / 128;
+  auto* q = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + groups * 128);
+  auto* sum = reinterpret_cast<int32_t*>(out + groups * 144);
+  uint8_t tmp[q8_scales_offset(128) + 16];  // one group in the q8 format
+  for (int64_t g = 0; g < groups; ++g) {
+    quantize_q8_row(x + g * 128, tmp, 128);
+    const auto* tq = reinterpret_cast<const int8_t*>(tmp);
+    const auto* td = reinterpret_cast<const float*>(tmp + q8_scales_offset(128));
+    for (int b = 0; b < 4; ++b) {
+      int32_t s = 0;
+      for (int i = 0; i < 16; ++i) {
+        q[g * 128 + 16 * b + i] = tq[32 * b + i];
+        q[g * 128 + 64 + 16 * b + i] = tq[32 * b + 16 + i];
+        s += tq[32 * b + i] + tq[32 * b + 16 + i];
+      }
+      d[g * 4 + b] = td[b];
+      sum[g * 4 + b] = s;
+    }
+  }
+}
+
 const DotKernel* find_dot_kernel(DType t) {
   const CpuFeatures& f = cpu_features();
 #if defined(__x86_64__)

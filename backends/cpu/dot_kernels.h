@@ -18,15 +18,24 @@ constexpr int kMaxCols = 4;
 // Activation formats. q8: per row, int8 q[k] (row-major, blocks of 32) followed at byte
 // q8_scales_offset(k) by float d[k / 32]; element = d[b] * q. Split so that SIMD loads of
 // several blocks of q are one instruction.
-enum class ActFormat { f32, q8 };
+//
+// q8r4: for the regrouped weights (Q4_0_R4, Q8_0_R4), per row of g = k / 128 groups:
+// int8 q[128 g] with each group ordered like the weights (first halves of its four blocks,
+// then second halves), then float d[4 g], then int32 sum[4 g] (sum of each block's q,
+// which the kernels use to re-centre unsigned weights).
+enum class ActFormat { f32, q8, q8r4 };
 
-inline size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
+constexpr size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
 inline size_t q8_row_bytes(int64_t k) { return q8_scales_offset(k) + static_cast<size_t>(k / 32) * 4; }
 // Quantises k floats (k a multiple of 32) into the q8 format: d = max|x| / 127,
 // q = round-to-nearest-even(x / d). Every implementation gives identical bytes.
 void quantize_q8_row(const float* x, uint8_t* out, int64_t k);
 void quantize_q8_row_scalar(const float* x, uint8_t* out, int64_t k);
 void quantize_q8_row_avx2(const float* x, uint8_t* out, int64_t k);
+
+inline size_t q8r4_row_bytes(int64_t k) { return static_cast<size_t>(k / 128) * 160; }
+// Same values as quantize_q8_row, in the q8r4 order (k a multiple of 128).
+void quantize_q8r4_row(const float* x, uint8_t* out, int64_t k);
 
 // out[c] = dot(w, x + c * x_stride) for c < nc (1 <= nc <= kMaxCols); k elements.
 using DotFn = void (*)(const uint8_t* w, const uint8_t* x, size_t x_stride, int nc, int64_t k,

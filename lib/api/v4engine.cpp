@@ -165,7 +165,7 @@ v4_status v4_model_tensor(const v4_model* m, int32_t i, v4_tensor_info* info) {
   V4_REQUIRE(i >= 0 && i < static_cast<int32_t>(ts.size()), "v4_model_tensor: index out of range");
   const auto& t = ts[i];
   info->name = t.name.c_str();
-  info->type = v4::type_name(t.type);
+  info->type = v4::type_name(t.file_type);
   info->n_dims = t.n_dims;
   for (int d = 0; d < 4; ++d) info->ne[d] = t.ne[d];
   info->nbytes = t.nbytes;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "lib/core/quant/quant.h"
+#include "lib/core/quant/repack.h"
 
 namespace v4 {
 namespace {
@@ -49,6 +50,8 @@ const TypeTraits kTypes[] = {
     {DType::F8_E4M3, "F8_E4M3", 1, 1, false, dequantize_e4m3, quantize_e4m3},
     {DType::F8_E5M2, "F8_E5M2", 1, 1, false, dequantize_e5m2, quantize_e5m2},
     {DType::FP8_B32, "FP8_B32", 32, 34, true, dequantize_fp8_b32, quantize_fp8_b32},
+    {DType::Q4_0_R4, "Q4_0_R4", 128, 72, true, dequantize_q4_0_r4, quantize_q4_0_r4, true},
+    {DType::Q8_0_R4, "Q8_0_R4", 128, 136, true, dequantize_q8_0_r4, quantize_q8_0_r4, true},
 };
 
 }  // namespace

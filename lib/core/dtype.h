@@ -45,6 +45,10 @@ enum class DType : uint32_t {
   F8_E4M3 = 16384,  // raw OCP FP8 E4M3 elements
   F8_E5M2 = 16385,  // raw FP8 E5M2 elements
   FP8_B32 = 16386,  // FP8 weight block: 32 E4M3 values + one block scale (reserved)
+  // In-memory layouts of ours, never stored in files: GGUF types regrouped four blocks at
+  // a time for SIMD kernels (lib/core/quant/repack.cpp). Same bytes per row as the source.
+  Q4_0_R4 = 16400,
+  Q8_0_R4 = 16401,
 };
 
 struct TypeTraits {
@@ -57,6 +61,7 @@ struct TypeTraits {
   // engine cannot compute with this type yet.
   void (*to_f32)(const void* src, float* dst, int64_t n);
   void (*from_f32)(const float* src, void* dst, int64_t n);
+  bool internal = false;  // an in-memory layout; a file using this id is rejected
 };
 
 // Traits for a type id, or nullptr for an id this build does not know.

@@ -43,7 +43,8 @@ struct KeyValue {
 
 struct TensorInfo {
   std::string name;
-  DType type;
+  DType type;            // the type kernels compute with (see set_compute_type)
+  DType file_type;       // the type stored in the file
   int n_dims = 0;
   int64_t ne[4] = {1, 1, 1, 1};  // ne[0] is the row length (GGUF/ggml order)
   uint64_t offset = 0;           // relative to the data section
@@ -95,6 +96,9 @@ class File {
   // used when the data section was copied elsewhere (read into anonymous memory). The
   // caller keeps that memory alive as long as this File.
   void rebase_tensor_data(const uint8_t* data_section);
+  // Records that tensor i's bytes were converted in place to another layout of the same
+  // row size (e.g. Q4_0 -> Q4_0_R4 for the CPU's kernels).
+  void set_compute_type(size_t i, DType type);
 
  private:
   File() = default;

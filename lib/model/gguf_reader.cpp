@@ -434,9 +434,10 @@ void File::parse() {
     }
     const uint32_t type_id = c.u32(what);
     const TypeTraits* tt = find_type(type_id);
-    if (tt == nullptr)
+    if (tt == nullptr || tt->internal)
       fail(Status::bad_format, "{}: tensor '{}': unknown tensor type id {}", name, pn, type_id);
     ti.type = tt->type;
+    ti.file_type = tt->type;
     if (ti.ne[0] % tt->block_size != 0)
       fail(Status::bad_format,
            "{}: tensor '{}': row length ne[0] = {} is not a multiple of the {} block size {}", name,

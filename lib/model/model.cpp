@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/weight_layout.h"
 #include "lib/core/error.h"
 
 namespace v4 {
@@ -57,6 +58,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelLoadOptio
         return !opts.progress || opts.progress(0.2f + 0.8f * p, opts.progress_user);
       });
       m->file_->rebase_tensor_data(m->weights_->data_section());
+      m->use_cpu_weight_layouts();
       m->log_(LogLevel::info, "{}: read {} bytes of weights into {}memory{}", path,
               m->weights_->bytes(), m->weights_->huge_pages() ? "huge-page " : "",
               m->weights_->direct_io() ? " (O_DIRECT)" : "");
@@ -85,6 +87,20 @@ void Model::tokenize(std::string_view text, bool add_bos, bool parse_special,
          "{}: the file has no tokenizer vocabulary (tokenizer.ggml.model '{}')", file_->path(),
          vocab_.model_name);
   tokenizer_->tokenize(text, add_bos, parse_special, out);
+}
+
+// The weights are ours to rewrite (read mode): give the CPU kernels their layouts.
+void Model::use_cpu_weight_layouts() {
+  size_t converted = 0;
+  for (size_t i = 0; i < file_->tensors().size(); ++i) {
+    const gguf::TensorInfo& t = file_->tensors()[i];
+    const DType to = cpu::preferred_weight_layout(t.type, t.ne[0]);
+    if (to == t.type) continue;
+    cpu::convert_weight_layout(const_cast<uint8_t*>(t.data), t.type, to, t.ne[0], t.n_elements() / t.ne[0]);
+    file_->set_compute_type(i, to);
+    ++converted;
+  }
+  if (converted) log_(LogLevel::info, "{}: {} weight tensors regrouped for the CPU kernels", file_->path(), converted);
 }
 
 void Model::check_values() const {

@@ -52,6 +52,7 @@ class Model {
 
  private:
   Model() = default;
+  void use_cpu_weight_layouts();
   std::unique_ptr<gguf::File> file_;
   std::unique_ptr<WeightMemory> weights_;  // read mode: the tensor data
   LoadMode load_mode_ = LoadMode::mmap;

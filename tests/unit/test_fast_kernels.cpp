@@ -59,7 +59,8 @@ TEST_CASE("fast matmul kernels match the reference", "[cpu][kernels]") {
     double max_nmse;
   };
   for (const Case c : {Case{DType::F32, 1e-10}, Case{DType::F16, 1e-10}, Case{DType::BF16, 1e-10},
-                       Case{DType::Q8_0, 1e-4}, Case{DType::Q4_0, 1e-4}}) {
+                       Case{DType::Q8_0, 1e-4}, Case{DType::Q4_0, 1e-4},
+                       Case{DType::Q8_0_R4, 1e-4}, Case{DType::Q4_0_R4, 1e-4}}) {
     if (!cpu::find_dot_kernel(c.t)) {
       WARN("no fast kernel for " << type_name(c.t) << " on this CPU");
       continue;
@@ -165,5 +166,39 @@ TEST_CASE("fast attention matches the reference over pages, sequences and GQA", 
     INFO(type_name(t));
     CHECK(nmse(fast1, ref) < 1e-10);
     CHECK(fast1 == fast2);
+  }
+}
+
+#include "backends/cpu/weight_layout.h"
+#include "lib/core/error.h"
+#include "lib/model/gguf.h"
+
+TEST_CASE("regrouped layouts hold the same values and are rejected in files", "[cpu][kernels][repack]") {
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    const int64_t k = 256, rows = 3;
+    std::vector<float> x(k * rows);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.21f * i) * 2.0f;
+    std::vector<uint8_t> q(row_bytes(t, k) * rows);
+    traits(t).from_f32(x.data(), q.data(), k * rows);
+    std::vector<float> before(x.size()), after(x.size());
+    traits(t).to_f32(q.data(), before.data(), k * rows);
+    const DType r4 = t == DType::Q4_0 ? DType::Q4_0_R4 : DType::Q8_0_R4;
+    CHECK(row_bytes(r4, k) == row_bytes(t, k));
+    auto q2 = q;
+    cpu::convert_weight_layout(q2.data(), t, r4, k, rows);
+    CHECK(q2 != q);  // the bytes moved
+    traits(r4).to_f32(q2.data(), after.data(), k * rows);
+    CHECK(after == before);
+    // quantising straight to the regrouped layout gives the converted bytes
+    std::vector<uint8_t> q3(q.size());
+    traits(r4).from_f32(x.data(), q3.data(), k * rows);
+    CHECK(q3 == q2);
+    CHECK(traits(r4).internal);
+    CHECK(cpu::preferred_weight_layout(t, 99 * 32) == t);  // not whole groups of 128
+    // A file may not use an in-memory layout's id.
+    gguf::Writer w;
+    w.add_tensor("w", r4, {k, rows}, q2.data(), q2.size());
+    const auto bytes = w.to_bytes();
+    CHECK_THROWS_AS(gguf::File::from_memory(bytes.data(), bytes.size(), "r4.gguf"), Error);
   }
 }

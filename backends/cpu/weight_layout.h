@@ -1,0 +1,18 @@
+// The CPU's preferred in-memory layouts for weights. When weights sit in writable memory
+// (the read load mode), Q4_0 and Q8_0 matrices whose rows are whole groups of 128 values
+// are regrouped in place (Q4_0_R4, Q8_0_R4) if this CPU has kernels for those layouts.
+// Values are unchanged; only the order of bytes within each row.
+#pragma once
+
+#include <cstdint>
+
+#include "lib/core/dtype.h"
+
+namespace v4::cpu {
+
+// The layout to compute `type` with, for rows of ne0 values (`type` if no better one).
+DType preferred_weight_layout(DType type, int64_t ne0);
+// Converts n_rows rows in place from `from` to `to` (a preferred layout of `from`).
+void convert_weight_layout(void* data, DType from, DType to, int64_t ne0, int64_t n_rows);
+
+}  // namespace v4::cpu
