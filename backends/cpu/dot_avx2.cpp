@@ -2,6 +2,8 @@
 // enabled; it is only called after CPUID says they exist.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
 
@@ -128,11 +130,35 @@ void dot_bf16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
             });
 }
 
+// Any other type: its reference dequantiser fills 256 floats on the stack, which are then
+// multiplied with every activation row (fused dequantisation; the weights are still read
+// from memory once).
+template <DType T>
+void dot_dequant(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const TypeTraits& tt = traits(T);
+  alignas(32) float tmp[256];
+  const int64_t chunk = std::max<int64_t>(tt.block_size, 256 / tt.block_size * tt.block_size);
+  __m256 acc[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < k; j += chunk) {
+    const int64_t n = std::min(chunk, k - j);  // whole blocks, a multiple of 8 values
+    tt.to_f32(w + (j / tt.block_size) * tt.block_bytes, tmp, n);
+    for (int c = 0; c < nc; ++c) {
+      const float* xc = reinterpret_cast<const float*>(x + c * xs) + j;
+      for (int64_t e = 0; e < n; e += 8)
+        acc[c] = _mm256_fmadd_ps(_mm256_load_ps(tmp + e), _mm256_loadu_ps(xc + e), acc[c]);
+    }
+  }
+  for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]);
+}
+
 const DotKernel kQ4_0{ActFormat::q8, dot_q4_0, "avx2"};
 const DotKernel kQ8_0{ActFormat::q8, dot_q8_0, "avx2"};
 const DotKernel kF32{ActFormat::f32, dot_f32, "avx2"};
 const DotKernel kF16{ActFormat::f32, dot_f16, "avx2"};
 const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2"};
+template <DType T>
+const DotKernel kDequant{ActFormat::f32, dot_dequant<T>, "avx2-dequant"};
 
 }  // namespace
 
@@ -173,6 +199,13 @@ const DotKernel* avx2_dot_kernel(DType t) {
     case DType::F32: return &kF32;
     case DType::F16: return &kF16;
     case DType::BF16: return &kBF16;
+    case DType::Q4_1: return &kDequant<DType::Q4_1>;
+    case DType::Q5_0: return &kDequant<DType::Q5_0>;
+    case DType::Q5_1: return &kDequant<DType::Q5_1>;
+    case DType::Q4_K: return &kDequant<DType::Q4_K>;
+    case DType::Q5_K: return &kDequant<DType::Q5_K>;
+    case DType::Q6_K: return &kDequant<DType::Q6_K>;
+    case DType::FP8_B32: return &kDequant<DType::FP8_B32>;
     default: return nullptr;
   }
 }

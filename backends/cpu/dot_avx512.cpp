@@ -89,9 +89,11 @@ const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0>, "avx512-vnni"};
 }  // namespace
 
 const DotKernel* avx512_r4_dot_kernel(DType t);
+const DotKernel* avx512_k_dot_kernel(DType t);
 
 const DotKernel* avx512_dot_kernel(DType t) {
   if (const DotKernel* k = avx512_r4_dot_kernel(t)) return k;
+  if (const DotKernel* k = avx512_k_dot_kernel(t)) return k;
   switch (t) {
     case DType::Q4_0: return &kQ4_0;
     case DType::Q8_0: return &kQ8_0;
@@ -165,5 +167,74 @@ const DotKernel* avx512_r4_dot_kernel(DType t) {
     default: return nullptr;
   }
 }
+
+}  // namespace v4::cpu
+
+// ---- Q6_K with q8 activations ------------------------------------------------------------
+#include "lib/core/quant/quant.h"
+
+namespace v4::cpu {
+namespace {
+
+// One 64-value quarter of a Q6_K super-block against 64 activations, as 16 int32 lanes
+// (4 per 16-value sub-block) of sum (q - 32) x, q the 6-bit unsigned value.
+inline __m512i q6_quarter(__m512i q, __m512i x) {
+  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x);
+  const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), x);
+  return _mm512_sub_epi32(dot, sum);
+}
+
+void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
+  const int64_t nb = k / 256;
+  const size_t so = q8_scales_offset(k);
+  const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i nib = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(0x03);
+  // Per 16-bit lane shift counts: the first 32 bytes take one pair of qh bits, the last 32
+  // bytes the next pair.
+  const __m512i sh_lo = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002, 0x0002000200020002,
+                                          0x0002000200020002, 0x0002000200020002);
+  const __m512i sh_hi = _mm512_add_epi16(sh_lo, _mm512_set1_epi16(4));
+  __m512 acc[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const BlockQ6_K& b = wb[i];
+    const float d = _cvtsh_ss(b.d);
+    for (int half = 0; half < 2; ++half) {
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
+      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
+      const __m512i q_lo = _mm512_or_si512(_mm512_and_si512(ql, nib),
+                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_lo), two), 4));
+      const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nib),
+                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_hi), two), 4));
+      // Weight scales of the 4 sub-blocks of each quarter.
+      const __m128 sw_lo = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(
+          _mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(b.scales + 8 * half)))));
+      const __m128 sw_hi = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(
+          _mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(b.scales + 8 * half + 4)))));
+      const int64_t e0 = i * 256 + half * 128;  // first value of this half
+      for (int c = 0; c < nc; ++c) {
+        const uint8_t* xr = x + c * xs;
+        const float* xd = reinterpret_cast<const float*>(xr + so) + e0 / 32;
+        const __m512i x_lo = _mm512_loadu_si512(xr + e0);
+        const __m512i x_hi = _mm512_loadu_si512(xr + e0 + 64);
+        // Activation scales per sub-block: two sub-blocks per 32-value block.
+        const __m128 sx_lo = _mm_setr_ps(xd[0], xd[0], xd[1], xd[1]);
+        const __m128 sx_hi = _mm_setr_ps(xd[2], xd[2], xd[3], xd[3]);
+        const __m512 s_lo = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(_mm_mul_ps(sw_lo, sx_lo)));
+        const __m512 s_hi = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(_mm_mul_ps(sw_hi, sx_hi)));
+        acc[c] = _mm512_fmadd_ps(s_lo, _mm512_cvtepi32_ps(q6_quarter(q_lo, x_lo)), acc[c]);
+        acc[c] = _mm512_fmadd_ps(s_hi, _mm512_cvtepi32_ps(q6_quarter(q_hi, x_hi)), acc[c]);
+      }
+    }
+  }
+  for (int c = 0; c < nc; ++c) out[c] = _mm512_reduce_add_ps(acc[c]);
+}
+
+const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni"};
+
+}  // namespace
+
+const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : nullptr; }
 
 }  // namespace v4::cpu

@@ -60,7 +60,10 @@ TEST_CASE("fast matmul kernels match the reference", "[cpu][kernels]") {
   };
   for (const Case c : {Case{DType::F32, 1e-10}, Case{DType::F16, 1e-10}, Case{DType::BF16, 1e-10},
                        Case{DType::Q8_0, 1e-4}, Case{DType::Q4_0, 1e-4},
-                       Case{DType::Q8_0_R4, 1e-4}, Case{DType::Q4_0_R4, 1e-4}}) {
+                       Case{DType::Q8_0_R4, 1e-4}, Case{DType::Q4_0_R4, 1e-4},
+                       Case{DType::Q6_K, 1e-4}, Case{DType::Q4_K, 1e-10}, Case{DType::Q5_K, 1e-10},
+                       Case{DType::Q4_1, 1e-10}, Case{DType::Q5_0, 1e-10}, Case{DType::Q5_1, 1e-10},
+                       Case{DType::FP8_B32, 1e-10}}) {
     if (!cpu::find_dot_kernel(c.t)) {
       WARN("no fast kernel for " << type_name(c.t) << " on this CPU");
       continue;
