@@ -22,6 +22,8 @@ enum class ValueType : uint32_t {
   string = 8, array = 9, u64 = 10, i64 = 11, f64 = 12,
 };
 const char* value_type_name(ValueType t);
+// Bytes of one value of a scalar type; 0 for string, array and unknown ids.
+size_t value_type_size(uint32_t t);
 
 // One metadata value. Scalars are decoded; arrays keep their element type and count,
 // with strings decoded into views of the mapped file and numbers into `numbers`.

@@ -30,30 +30,6 @@ constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;
 // tensor info: name length, a 1-byte name, n_dims, ne[0], type, offset.
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;
 
-// Bytes of one element of a scalar value type; 0 for string/array/unknown.
-size_t scalar_size(uint32_t t) {
-  switch (static_cast<ValueType>(t)) {
-    case ValueType::u8:
-    case ValueType::i8:
-    case ValueType::boolean:
-      return 1;
-    case ValueType::u16:
-    case ValueType::i16:
-      return 2;
-    case ValueType::u32:
-    case ValueType::i32:
-    case ValueType::f32:
-      return 4;
-    case ValueType::u64:
-    case ValueType::i64:
-    case ValueType::f64:
-      return 8;
-    case ValueType::string:
-    case ValueType::array:
-      return 0;
-  }
-  return 0;
-}
 
 bool known_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::f64); }
 
@@ -185,6 +161,30 @@ void read_scalar(Cursor& c, ValueType t, KeyValue& kv, const What& what) {
 }
 
 }  // namespace
+
+size_t value_type_size(uint32_t t) {
+  switch (static_cast<ValueType>(t)) {
+    case ValueType::u8:
+    case ValueType::i8:
+    case ValueType::boolean:
+      return 1;
+    case ValueType::u16:
+    case ValueType::i16:
+      return 2;
+    case ValueType::u32:
+    case ValueType::i32:
+    case ValueType::f32:
+      return 4;
+    case ValueType::u64:
+    case ValueType::i64:
+    case ValueType::f64:
+      return 8;
+    case ValueType::string:
+    case ValueType::array:
+      return 0;
+  }
+  return 0;
+}
 
 const char* value_type_name(ValueType t) {
   switch (t) {
@@ -356,7 +356,7 @@ void File::parse() {
              printable(key));
       kv.elem_type = static_cast<ValueType>(elem);
       kv.count = c.u64(what);
-      const size_t esize = scalar_size(elem);
+      const size_t esize = value_type_size(elem);
       const uint64_t min_elem = esize != 0 ? esize : 8;  // a string is at least its length
       if (kv.count > c.remaining() / min_elem)
         fail(Status::bad_format,

@@ -28,27 +28,6 @@ struct Writer::Entry {
     b.insert(b.end(), s.begin(), s.end());
   }
   static void put_type(Bytes& b, ValueType t) { put<uint32_t>(b, static_cast<uint32_t>(t)); }
-  static size_t scalar_size(ValueType t) {
-    switch (t) {
-      case ValueType::u8:
-      case ValueType::i8:
-      case ValueType::boolean:
-        return 1;
-      case ValueType::u16:
-      case ValueType::i16:
-        return 2;
-      case ValueType::u32:
-      case ValueType::i32:
-      case ValueType::f32:
-        return 4;
-      case ValueType::u64:
-      case ValueType::i64:
-      case ValueType::f64:
-        return 8;
-      default:
-        return 0;
-    }
-  }
   static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 };
 
@@ -214,7 +193,7 @@ void Writer::copy_kv(const KeyValue& kv) {
                kv.strings.size(), kv.count);
         for (std::string_view s : kv.strings) Entry::put_str(b, s);
       } else {
-        const size_t es = Entry::scalar_size(kv.elem_type);
+        const size_t es = value_type_size(static_cast<uint32_t>(kv.elem_type));
         if (es == 0)
           fail(Status::invalid_arg, "GGUF writer: key '{}': unsupported array element type {}",
                kv.key, value_type_name(kv.elem_type));

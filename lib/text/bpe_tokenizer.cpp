@@ -282,29 +282,13 @@ void BpeTokenizer::encode(std::string_view text, bool /*after_special*/,
 }
 
 void BpeTokenizer::append_piece(int32_t id, std::string& out, bool render_special) const {
-  if (!vocab_.valid_id(id)) {
-    fail(Status::invalid_arg, "token id {} is out of range (vocabulary has {} tokens)", id,
-         vocab_.n_tokens());
-  }
+  if (append_special_piece(id, out, render_special)) return;
   const std::string& text = vocab_.tokens[static_cast<size_t>(id)];
-  switch (vocab_.type(id)) {
-    case TokenType::control:
-    case TokenType::unknown:
-    case TokenType::unused:
-      if (render_special) out.append(text);
+  if (vocab_.type(id) == TokenType::byte) {
+    if (const int16_t b = byte_value_[static_cast<size_t>(id)]; b >= 0) {
+      out.push_back(static_cast<char>(static_cast<uint8_t>(b)));
       return;
-    case TokenType::user_defined:
-      out.append(text);
-      return;
-    case TokenType::byte:
-      if (const int16_t b = byte_value_[static_cast<size_t>(id)]; b >= 0) {
-        out.push_back(static_cast<char>(static_cast<uint8_t>(b)));
-        return;
-      }
-      break;
-    case TokenType::normal:
-    case TokenType::undefined:
-      break;
+    }
   }
   // Stand-in characters back to bytes; anything else is copied as it is.
   for (size_t i = 0; i < text.size();) {

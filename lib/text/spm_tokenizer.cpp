@@ -245,25 +245,8 @@ void SpmTokenizer::check_usable() const {
 }
 
 void SpmTokenizer::append_piece(int32_t id, std::string& out, bool render_special) const {
-  if (!vocab_.valid_id(id)) {
-    fail(Status::invalid_arg, "token id {} is out of range (vocabulary has {} tokens)", id,
-         vocab_.n_tokens());
-  }
+  if (append_special_piece(id, out, render_special)) return;
   const std::string& text = vocab_.tokens[static_cast<size_t>(id)];
-  switch (vocab_.type(id)) {
-    case TokenType::control:
-    case TokenType::unknown:
-    case TokenType::unused:
-      if (render_special) out.append(text);
-      return;
-    case TokenType::user_defined:
-      out.append(text);
-      return;
-    case TokenType::byte:
-    case TokenType::normal:
-    case TokenType::undefined:
-      break;
-  }
   const int16_t b = byte_value_[static_cast<size_t>(id)];
   if (b >= 0) {
     out.push_back(static_cast<char>(static_cast<uint8_t>(b)));

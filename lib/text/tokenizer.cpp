@@ -156,4 +156,22 @@ void Tokenizer::tokenize(std::string_view text, bool add_bos, bool parse_special
   if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
 }
 
+bool Tokenizer::append_special_piece(int32_t id, std::string& out, bool render_special) const {
+  if (!vocab_.valid_id(id))
+    fail(Status::invalid_arg, "token id {} is out of range (vocabulary has {} tokens)", id,
+         vocab_.n_tokens());
+  switch (vocab_.type(id)) {
+    case TokenType::control:
+    case TokenType::unknown:
+    case TokenType::unused:
+      if (render_special) out.append(vocab_.tokens[static_cast<size_t>(id)]);
+      return true;
+    case TokenType::user_defined:
+      out.append(vocab_.tokens[static_cast<size_t>(id)]);
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace v4

@@ -54,6 +54,10 @@ class Tokenizer {
   void split_special(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
 
  protected:
+  // Checks the id (invalid_arg when out of range) and appends the text of a special token:
+  // control, unknown and unused tokens only when render_special, user-defined ones always.
+  // Returns false for ordinary (normal, byte) tokens, which the tokenizer decodes itself.
+  bool append_special_piece(int32_t id, std::string& out, bool render_special) const;
   // Throws when the tokenizer cannot encode with this vocabulary.
   virtual void check_usable() const = 0;
   // Encodes one text fragment. `after_special`: the fragment starts the input or follows a

@@ -105,25 +105,9 @@ uint64_t touch_tensor(const File& f, const TensorInfo& t) {
 }
 
 size_t elem_size(ValueType t) {
-  switch (t) {
-    case ValueType::u8:
-    case ValueType::i8:
-    case ValueType::boolean:
-      return 1;
-    case ValueType::u16:
-    case ValueType::i16:
-      return 2;
-    case ValueType::u32:
-    case ValueType::i32:
-    case ValueType::f32:
-      return 4;
-    case ValueType::u64:
-    case ValueType::i64:
-    case ValueType::f64:
-      return 8;
-    default:
-      broken("elem_size of a non-scalar type");
-  }
+  const size_t n = v4::gguf::value_type_size(static_cast<uint32_t>(t));
+  if (n == 0) broken("elem_size of a non-scalar type");
+  return n;
 }
 
 // Copy through the writer; the result must open and hold the same contents.
