@@ -13,7 +13,7 @@
 
 namespace v4::cpu {
 
-constexpr int kMaxCols = 4;
+constexpr int kMaxCols = 8;
 
 // Activation formats. q8: per row, int8 q[k] (row-major, blocks of 32) followed at byte
 // q8_scales_offset(k) by float d[k / 32]; element = d[b] * q. Split so that SIMD loads of
