@@ -179,8 +179,8 @@ V4_API v4_status v4_detokenize(const v4_model* model, const v4_token* tokens, in
 /* ---- Chat templates ------------------------------------------------------------------ */
 
 typedef struct v4_chat_message {
-  const char* role;     /* "system", "user", "assistant", ... */
-  const char* content;
+  const char* role;     /* "system", "user", "assistant", ... (NULL: V4_ERR_INVALID_ARG) */
+  const char* content;  /* NULL: V4_ERR_INVALID_ARG */
 } v4_chat_message;
 
 /* Renders messages with a chat template: `tmpl` when non-NULL, else the model's

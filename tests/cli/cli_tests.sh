@@ -180,6 +180,29 @@ cli_chat_pipe() {
     die "replies differ after /reset: $(cat "$WORK/stdout")"
 }
 
+cli_chat_template() {
+  # The bundled model has no template; give it ChatML: the tool must render each turn with
+  # it (the reply then follows "<|im_start|>assistant\n") and say which family it is.
+  "$V4" chat -n 12 --temp 0 --chat-template "$REPO/tests/data/chat_templates/chatml.jinja" \
+    <<<$'Once upon a time\nThe cat' >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  out=$(cat "$WORK/stdout")
+  err=$(cat "$WORK/stderr")
+  expect_rc 0 "v4 chat --chat-template chatml.jinja"
+  [[ "$err" == *"template: chatml"* ]] || die "no 'template: chatml' on stderr: $err"
+  [[ -n "$out" ]] || die "no reply"
+  # A template is really applied: the replies differ from plain continuation.
+  "$V4" chat -n 12 --temp 0 <<<$'Once upon a time\nThe cat' >"$WORK/plain" 2>/dev/null
+  [[ "$out" != "$(cat "$WORK/plain")" ]] || die "templated replies equal the plain continuation"
+}
+
+cli_tokenize_bpe() {
+  # GPT-2's byte-level BPE: "Hello world" is 15496 995 in every GPT-2 tokenizer.
+  run_v4 tokenize -m "$REPO/tests/data/ggml-vocab-gpt-2.gguf" --ids --no-bos -p "Hello world"
+  expect_rc 0 "v4 tokenize gpt-2"
+  [[ "$out" == "15496 995" ]] || die "gpt-2 ids: '$out'"
+}
+
 cli_info() {
   run_v4 info -m "$MODEL"
   expect_rc 0 "v4 info"

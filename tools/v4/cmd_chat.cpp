@@ -1,7 +1,10 @@
 // v4 chat: an interactive loop over one sequence whose KV cache is kept between turns.
-// Models without a chat template get plain continuation: each user line is appended to the
-// conversation and the model continues it. (Templates are applied once the C API has
-// v4_chat_apply_template; until then templated models are also continued plainly.)
+// With a chat template (the model's tokenizer.chat_template, or --chat-template FILE) the
+// conversation is kept as messages and rendered whole each turn through
+// v4_chat_apply_template; the rendering is tokenized with special tokens parsed, and only the
+// tokens after the longest prefix already in the KV cache are evaluated. Models without a
+// template get plain continuation: each user line is appended to the text and the model
+// continues it.
 #include <editline/readline.h>
 #include <signal.h>
 
@@ -52,6 +55,7 @@ class SigintGuard {
 struct ChatOptions {
   std::string model;
   std::string system;
+  std::string template_file;
   int32_t n_predict = 256;
   bool verbose = false;
   SamplingOptions sampling;
@@ -62,13 +66,19 @@ struct ReplyState {
   const v4_model* model = nullptr;
   int32_t n_tokens = 0;
   v4_token last = -1;
+  std::vector<v4_token> tokens;  // sampled tokens (the final end-of-generation one excluded)
+  std::string text;              // what was printed
   bool write_failed = false;
 };
 
 bool on_token(v4_token token, const char* text, size_t len, void* user) {
   auto& s = *static_cast<ReplyState*>(user);
-  ++s.n_tokens;
-  s.last = token;
+  if (token >= 0) {  // token -1: the decoder's final flush of held-back bytes
+    ++s.n_tokens;
+    s.last = token;
+    s.tokens.push_back(token);
+  }
+  s.text.append(text, len);
   if (!write_stdout(text, len)) {
     s.write_failed = true;
     return false;
@@ -76,24 +86,68 @@ bool on_token(v4_token token, const char* text, size_t len, void* user) {
   return !g_interrupted.load();
 }
 
+// Text of a special token as a template prints it ("" when absent).
+std::string special_text(const v4_model* model, v4_token t) {
+  if (t < 0) return "";
+  std::string buf(64, '\0');
+  size_t n = 0;
+  v4_status st = v4_token_to_piece(model, t, true, buf.data(), buf.size(), &n);
+  if (st == V4_ERR_BUFFER_TOO_SMALL) {
+    buf.resize(n);
+    st = v4_token_to_piece(model, t, true, buf.data(), buf.size(), &n);
+  }
+  if (st != V4_OK) return "";
+  buf.resize(n);
+  return buf;
+}
+
+// Renders messages with a template; false (and the reason in *error) on failure.
+bool render_template(const std::string& tmpl, const std::vector<v4_chat_message>& msgs,
+                     bool add_generation_prompt, std::string& out, std::string* error) {
+  size_t n = 0;
+  v4_status st = v4_chat_apply_template(nullptr, tmpl.c_str(), msgs.data(), msgs.size(),
+                                        add_generation_prompt, nullptr, 0, &n);
+  if (st == V4_ERR_BUFFER_TOO_SMALL) {
+    std::vector<char> buf(n + 1);
+    st = v4_chat_apply_template(nullptr, tmpl.c_str(), msgs.data(), msgs.size(),
+                                add_generation_prompt, buf.data(), buf.size(), &n);
+    if (st == V4_OK) out.assign(buf.data(), n);
+  }
+  if (st != V4_OK && error) *error = v4_last_error();
+  return st == V4_OK;
+}
+
+struct Message {
+  std::string role, content;
+};
+
 class Chat {
  public:
-  Chat(const ChatOptions& o, v4_model* model, v4_context* ctx, v4_sampler* sampler)
+  // `tmpl` empty: plain continuation.
+  Chat(const ChatOptions& o, v4_model* model, v4_context* ctx, v4_sampler* sampler,
+       std::string tmpl)
       : o_(o),
         model_(model),
         ctx_(ctx),
         sampler_(sampler),
-        n_ctx_(static_cast<int64_t>(v4_context_n_ctx(ctx))) {}
+        n_ctx_(static_cast<int64_t>(v4_context_n_ctx(ctx))),
+        tmpl_(std::move(tmpl)),
+        bos_text_(special_text(model, v4_token_bos(model))) {
+    start_messages();
+  }
 
   void reset() {
     v4_seq_clear(ctx_, 0);
     v4_sampler_reset(sampler_);
     first_turn_ = true;
     pending_.clear();
+    cached_.clear();
+    start_messages();
   }
 
   // One user line -> one streamed reply. Returns false on a fatal error (already printed).
   bool turn(const std::string& line) {
+    if (!tmpl_.empty()) return templated_turn(line);
     std::vector<v4_token> prompt;
     if (!build_prompt(line, prompt)) return false;
     int64_t pos = v4_seq_length(ctx_, 0);
@@ -157,6 +211,121 @@ class Chat {
   }
 
  private:
+  void start_messages() {
+    messages_.clear();
+    if (!tmpl_.empty() && !o_.system.empty()) messages_.push_back({"system", o_.system});
+  }
+
+  // Renders the conversation (with the assistant's opening) and tokenizes it with special
+  // tokens parsed. A BOS is added only when the template does not print one itself.
+  bool render(std::vector<v4_token>& tokens) {
+    std::vector<v4_chat_message> msgs;
+    for (const Message& m : messages_) msgs.push_back({m.role.c_str(), m.content.c_str()});
+    // Given the model, the C API passes its BOS/EOS texts to the template.
+    size_t n = 0;
+    std::string text;
+    v4_status st = v4_chat_apply_template(model_, tmpl_.c_str(), msgs.data(), msgs.size(), true,
+                                          nullptr, 0, &n);
+    if (st == V4_ERR_BUFFER_TOO_SMALL) {
+      std::vector<char> buf(n + 1);
+      st = v4_chat_apply_template(model_, tmpl_.c_str(), msgs.data(), msgs.size(), true, buf.data(),
+                                  buf.size(), &n);
+      if (st == V4_OK) text.assign(buf.data(), n);
+    }
+    if (st != V4_OK) {
+      std::fprintf(stderr, "[the chat template failed: %s]\n", v4_last_error());
+      return false;
+    }
+    const bool has_bos = !bos_text_.empty() && text.compare(0, bos_text_.size(), bos_text_) == 0;
+    return tokenize(model_, text, !has_bos, true, tokens);
+  }
+
+  bool templated_turn(const std::string& line) {
+    messages_.push_back({"user", line});
+    std::vector<v4_token> tokens;
+    // Drop the oldest turns (after a system message) until the rendering leaves room to reply.
+    for (;;) {
+      if (!render(tokens)) {
+        messages_.pop_back();
+        write_stdout("\n", 1);
+        return true;
+      }
+      if (static_cast<int64_t>(tokens.size()) + 1 <= n_ctx_) break;
+      const size_t first = (!messages_.empty() && messages_[0].role == "system") ? 1 : 0;
+      if (messages_.size() - first <= 1) {
+        std::fprintf(stderr,
+                     "[this message (%zu tokens with the template) does not fit in the context "
+                     "(%" PRId64 " tokens); it was skipped]\n",
+                     tokens.size(), n_ctx_);
+        messages_.pop_back();
+        write_stdout("\n", 1);
+        return true;
+      }
+      // Remove the oldest exchange: one message, then up to the next user message.
+      messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first));
+      while (messages_.size() - first > 1 && messages_[first].role != "user")
+        messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(first));
+      std::fprintf(stderr, "[context full: the oldest turn was dropped]\n");
+    }
+    // Reuse the longest prefix already in the cache; evaluate at least one token.
+    size_t keep = 0;
+    const size_t in_cache =
+        std::min<size_t>(cached_.size(), static_cast<size_t>(v4_seq_length(ctx_, 0)));
+    while (keep < in_cache && keep < tokens.size() && cached_[keep] == tokens[keep]) ++keep;
+    if (keep == tokens.size()) --keep;
+    if (static_cast<size_t>(v4_seq_length(ctx_, 0)) > keep) {
+      const v4_status st =
+          keep == 0 ? v4_seq_clear(ctx_, 0) : v4_seq_remove(ctx_, 0, static_cast<v4_pos>(keep), -1);
+      if (st != V4_OK) {
+        fail_status("cannot trim the KV cache", st);
+        return false;
+      }
+    }
+    cached_.assign(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(keep));
+    const std::vector<v4_token> prompt(tokens.begin() + static_cast<std::ptrdiff_t>(keep),
+                                       tokens.end());
+
+    const int64_t room = n_ctx_ - static_cast<int64_t>(tokens.size());
+    ReplyState state;
+    state.model = model_;
+    v4_generate_params gp = v4_generate_default_params();
+    gp.n_predict = static_cast<int32_t>(std::min<int64_t>(o_.n_predict, room));
+    gp.seq = 0;
+    gp.add_bos = false;
+    gp.prompt_tokens = prompt.data();
+    gp.n_prompt_tokens = static_cast<int32_t>(prompt.size());
+    gp.on_token = on_token;
+    gp.user = &state;
+    v4_sampler_reset(sampler_);
+    v4_status st;
+    bool interrupted;
+    {
+      SigintGuard guard;
+      st = v4_generate(ctx_, sampler_, "", &gp, nullptr);
+      interrupted = g_interrupted.exchange(false);
+    }
+    write_stdout("\n", 1);
+    if (state.write_failed) return false;
+    if (interrupted || st == V4_ABORTED) std::fprintf(stderr, "[interrupted]\n");
+    if (st == V4_ERR_CONTEXT_FULL) {
+      std::fprintf(stderr, "[context full (%" PRId64 " tokens): conversation reset]\n", n_ctx_);
+      reset();
+      return true;
+    }
+    if (st != V4_OK && st != V4_ABORTED) {
+      fail_status("generation failed", st);
+      return false;
+    }
+    // The cache now holds the prompt and the evaluated part of the reply.
+    const size_t len = static_cast<size_t>(std::max<v4_pos>(v4_seq_length(ctx_, 0), 0));
+    cached_ = tokens;
+    for (size_t i = 0; cached_.size() < len && i < state.tokens.size(); ++i)
+      cached_.push_back(state.tokens[i]);
+    cached_.resize(std::min(cached_.size(), len));
+    messages_.push_back({"assistant", state.text});
+    return true;
+  }
+
   bool build_prompt(const std::string& line, std::vector<v4_token>& out) {
     std::string text;
     if (first_turn_) {
@@ -182,6 +351,11 @@ class Chat {
   int64_t n_ctx_;
   bool first_turn_ = true;
   std::vector<v4_token> pending_;
+  // Template mode.
+  std::string tmpl_;
+  std::string bos_text_;
+  std::vector<Message> messages_;
+  std::vector<v4_token> cached_;  // tokens in the KV cache of sequence 0
 };
 
 void print_help() {
@@ -206,16 +380,29 @@ int chat_main(ChatOptions& o) {
   const bool interactive = stdin_is_tty();
   std::fprintf(stderr, "model: %s (%s, context %u tokens)\n", v4_model_name(model.get()),
                v4_model_arch(model.get()), v4_context_n_ctx(ctx.get()));
-  if (v4_model_chat_template(model.get())) {
-    std::fprintf(stderr,
-                 "template: present, not applied yet (plain continuation until the template "
-                 "engine lands)\n");
-  } else {
-    std::fprintf(stderr, "template: none (plain continuation)\n");
+  std::string tmpl;
+  const char* source = "tokenizer.chat_template";
+  if (!o.template_file.empty()) {
+    if (!read_file(o.template_file, tmpl))
+      return fail("cannot read the chat template file '" + o.template_file + "'", kExitUsage);
+    source = "--chat-template";
+  } else if (const char* t = v4_model_chat_template(model.get())) {
+    tmpl = t;
   }
+  if (!tmpl.empty()) {
+    // Try the template once on a one-message conversation before relying on it.
+    std::string text, error;
+    if (render_template(tmpl, {{"user", "test"}}, true, text, &error)) {
+      std::fprintf(stderr, "template: %s (%s)\n", v4_chat_template_family(tmpl.c_str()), source);
+    } else {
+      warn("the chat template cannot be used (" + error + "); plain continuation");
+      tmpl.clear();
+    }
+  }
+  if (tmpl.empty()) std::fprintf(stderr, "template: none (plain continuation)\n");
   if (interactive) std::fprintf(stderr, "type /help for commands\n");
 
-  Chat chat(o, model.get(), ctx.get(), sampler.get());
+  Chat chat(o, model.get(), ctx.get(), sampler.get(), tmpl);
   if (interactive) using_history();
   while (true) {
     std::string line;
@@ -257,10 +444,14 @@ int chat_main(ChatOptions& o) {
 
 void register_chat(CLI::App& app, Action& action) {
   auto o = std::make_shared<ChatOptions>();
-  CLI::App* cmd = app.add_subcommand("chat", "Interactive chat (plain continuation for now)");
+  CLI::App* cmd = app.add_subcommand(
+      "chat", "Interactive chat with the model's chat template (else plain continuation)");
   cmd->add_option("-m,--model", o->model,
                   "Model file (default: $V4_MODEL, else the bundled stories260K)");
-  cmd->add_option("--system", o->system, "System text put before the first message");
+  cmd->add_option("--system", o->system,
+                  "System message (with a template), or text put before the first line");
+  cmd->add_option("--chat-template", o->template_file,
+                  "Jinja chat template file to use instead of the model's");
   cmd->add_option("-n,--n-predict", o->n_predict, "Maximum tokens per reply")
       ->capture_default_str();
   add_sampling_options(cmd, o->sampling);
