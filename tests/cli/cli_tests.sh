@@ -203,6 +203,36 @@ cli_tokenize_bpe() {
   [[ "$out" == "15496 995" ]] || die "gpt-2 ids: '$out'"
 }
 
+cli_tokenize_vectors() {
+  # Every case of every vocabulary's test vectors through the CLI, as a user would run it:
+  # v4 tokenize --ids --no-bos -f CASE.
+  local n=0 vocab inp
+  for inp in "$REPO"/tests/data/ggml-vocab-*.gguf.inp; do
+    vocab=${inp%.inp}
+    python3 - "$inp" "$WORK/case" <<'PY' || die "cannot split $inp"
+import sys, os
+inp, prefix = sys.argv[1], sys.argv[2]
+cases = open(inp, encoding="utf-8", newline="").read().split("\n__ggml_vocab_test__\n")[:-1]
+for i, c in enumerate(cases):
+    with open(f"{prefix}.{i}", "w", encoding="utf-8", newline="") as f:
+        f.write(c)
+PY
+    local i=0
+    while IFS= read -r want || [[ -n "$want" ]]; do
+      "$V4" tokenize -m "$vocab" --ids --no-bos -f "$WORK/case.$i" >"$WORK/stdout" 2>"$WORK/stderr" ||
+        die "$(basename "$vocab") case $i: exit $? $(cat "$WORK/stderr")"
+      got=$(tr -s ' \n' ' ' <"$WORK/stdout" | sed 's/ *$//; s/^ *//')
+      want=$(sed 's/ *$//; s/^ *//' <<<"$want")
+      [[ "$got" == "$want" ]] || die "$(basename "$vocab") case $i: got '$got', want '$want'"
+      i=$((i + 1))
+      n=$((n + 1))
+    done <"$vocab.out"
+    rm -f "$WORK"/case.*
+  done
+  ((n >= 200)) || die "only $n cases found"
+  echo "$n cases passed"
+}
+
 cli_info() {
   run_v4 info -m "$MODEL"
   expect_rc 0 "v4 info"
