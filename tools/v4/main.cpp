@@ -9,6 +9,9 @@
 
 namespace v4::cli {
 void register_quantize(CLI::App& app, Action& action);    // cmd_quantize.cpp
+void register_mkmodel(CLI::App& app, Action& action);     // cmd_mkmodel.cpp
+void register_bench(CLI::App& app, Action& action);       // cmd_bench.cpp
+void register_perplexity(CLI::App& app, Action& action);  // cmd_perplexity.cpp
 }  // namespace v4::cli
 
 namespace {
@@ -42,6 +45,9 @@ int main(int argc, char** argv) {
   register_info(app, action);
   register_tokenize(app, action);
   register_quantize(app, action);
+  register_mkmodel(app, action);
+  register_bench(app, action);
+  register_perplexity(app, action);
 
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
