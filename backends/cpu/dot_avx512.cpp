@@ -90,8 +90,10 @@ const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0>, "avx512-vnni"};
 
 const DotKernel* avx512_r4_dot_kernel(DType t);
 const DotKernel* avx512_k_dot_kernel(DType t);
+const DotKernel* avx512_float_dot_kernel(DType t);
 
 const DotKernel* avx512_dot_kernel(DType t) {
+  if (const DotKernel* k = avx512_float_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_r4_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_k_dot_kernel(t)) return k;
   switch (t) {
@@ -236,5 +238,86 @@ const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni"};
 }  // namespace
 
 const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : nullptr; }
+
+}  // namespace v4::cpu
+
+// ---- Float weights (F32, F16, BF16) with f32 activations, 16 lanes -----------------------
+namespace v4::cpu {
+namespace {
+
+// Load converts 16 weights to f32; two accumulators per column hide the FMA latency.
+template <class Load, class Scalar>
+inline void dot_float512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
+                         float* out, Load load, Scalar scalar) {
+  __m512 a0[kMaxCols], a1[kMaxCols];
+  for (int c = 0; c < nc; ++c) a0[c] = a1[c] = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= k; j += 32) {
+    const __m512 w0 = load(w, j), w1 = load(w, j + 16);
+    for (int c = 0; c < nc; ++c) {
+      const float* xc = reinterpret_cast<const float*>(x + c * xs);
+      a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xc + j), a0[c]);
+      a1[c] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xc + j + 16), a1[c]);
+    }
+  }
+  for (; j + 16 <= k; j += 16) {
+    const __m512 w0 = load(w, j);
+    for (int c = 0; c < nc; ++c) {
+      const float* xc = reinterpret_cast<const float*>(x + c * xs);
+      a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xc + j), a0[c]);
+    }
+  }
+  for (int c = 0; c < nc; ++c) {
+    const float* xc = reinterpret_cast<const float*>(x + c * xs);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[c], a1[c]));
+    for (int64_t t = j; t < k; ++t) s += scalar(w, t) * xc[t];
+    out[c] = s;
+  }
+}
+
+void dot_f32_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wf = reinterpret_cast<const float*>(w);
+  dot_float512(w, x, xs, nc, k, out, [wf](const uint8_t*, int64_t j) { return _mm512_loadu_ps(wf + j); },
+               [wf](const uint8_t*, int64_t j) { return wf[j]; });
+}
+
+void dot_f16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wh = reinterpret_cast<const uint16_t*>(w);
+  dot_float512(w, x, xs, nc, k, out,
+               [wh](const uint8_t*, int64_t j) {
+                 return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + j)));
+               },
+               [wh](const uint8_t*, int64_t j) { return _cvtsh_ss(wh[j]); });
+}
+
+void dot_bf16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wb = reinterpret_cast<const uint16_t*>(w);
+  dot_float512(w, x, xs, nc, k, out,
+               [wb](const uint8_t*, int64_t j) {
+                 const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + j)));
+                 return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+               },
+               [wb](const uint8_t*, int64_t j) {
+                 const uint32_t u = static_cast<uint32_t>(wb[j]) << 16;
+                 float f;
+                 __builtin_memcpy(&f, &u, 4);
+                 return f;
+               });
+}
+
+const DotKernel kF32_512{ActFormat::f32, dot_f32_512, "avx512"};
+const DotKernel kF16_512{ActFormat::f32, dot_f16_512, "avx512"};
+const DotKernel kBF16_512{ActFormat::f32, dot_bf16_512, "avx512"};
+
+}  // namespace
+
+const DotKernel* avx512_float_dot_kernel(DType t) {
+  switch (t) {
+    case DType::F32: return &kF32_512;
+    case DType::F16: return &kF16_512;
+    case DType::BF16: return &kBF16_512;
+    default: return nullptr;
+  }
+}
 
 }  // namespace v4::cpu
