@@ -73,6 +73,35 @@ const char* type_name(DType t) {
   return tt ? tt->name : "unknown";
 }
 
+uint32_t gguf_file_type_of(DType t) {
+  switch (t) {
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 1;
+    case DType::Q4_0:
+      return 2;
+    case DType::Q4_1:
+      return 3;
+    case DType::Q8_0:
+      return 7;
+    case DType::Q5_0:
+      return 8;
+    case DType::Q5_1:
+      return 9;
+    case DType::Q4_K:
+      return 15;
+    case DType::Q5_K:
+      return 17;
+    case DType::Q6_K:
+      return 18;
+    case DType::BF16:
+      return 32;
+    default:
+      return static_cast<uint32_t>(t);
+  }
+}
+
 bool parse_type_name(std::string_view name, DType* out) {
   for (const TypeTraits& t : kTypes) {
     std::string_view n(t.name);

@@ -69,6 +69,9 @@ const TypeTraits* find_type(uint32_t id);
 // Traits for a known type (asserts it is known).
 const TypeTraits& traits(DType t);
 const char* type_name(DType t);
+// llama.cpp's general.file_type (LLAMA_FTYPE) of a file whose matrices are mostly `t`
+// (Q4_K and Q5_K as its Q4_K_M / Q5_K_M); types llama.cpp lacks (FP8_B32) reuse their id.
+uint32_t gguf_file_type_of(DType t);
 // Parses a name such as "f32", "Q8_0" (case-insensitive); returns false if unknown.
 bool parse_type_name(std::string_view name, DType* out);
 

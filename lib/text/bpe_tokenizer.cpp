@@ -1,4 +1,5 @@
 #include "lib/text/bpe_tokenizer.h"
+#include "lib/text/utf8.h"
 
 #include <algorithm>
 
@@ -34,23 +35,6 @@ const ByteMap& byte_map() {
   return m;
 }
 
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // Decodes one well-formed UTF-8 sequence at s[i]; returns its length, or 0 when ill-formed.
 size_t decode_utf8(std::string_view s, size_t i, uint32_t& cp) {
@@ -151,7 +135,7 @@ BpeTokenizer::BpeTokenizer(const Vocab& v) : Tokenizer(v) {
   }
   for (int b = 0; b < 256; ++b) {
     std::string& t = byte_text_[static_cast<size_t>(b)];
-    append_utf8(bpe_byte_to_codepoint(static_cast<uint8_t>(b)), t);
+    append_utf8(t, bpe_byte_to_codepoint(static_cast<uint8_t>(b)));
     byte_token_[static_cast<size_t>(b)] = vocab_.find(t);
   }
 

@@ -443,35 +443,6 @@ class Metadata {
 
 // ---- Types ----------------------------------------------------------------------------------
 
-// llama.cpp's llama_ftype of a file whose weights are mostly `t` (as `v4 quantize` writes).
-uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::F32:
-      return 0;
-    case DType::F16:
-      return 1;
-    case DType::Q4_0:
-      return 2;
-    case DType::Q4_1:
-      return 3;
-    case DType::Q8_0:
-      return 7;
-    case DType::Q5_0:
-      return 8;
-    case DType::Q5_1:
-      return 9;
-    case DType::Q4_K:
-      return 15;
-    case DType::Q5_K:
-      return 17;
-    case DType::Q6_K:
-      return 18;
-    case DType::BF16:
-      return 32;
-    default:
-      return static_cast<uint32_t>(t);
-  }
-}
 
 // From least to most precise: a matrix whose row length is not a whole number of blocks of
 // the wanted type takes the next type here that fits.
@@ -813,7 +784,7 @@ int mkmodel_main(MkmodelOptions& o) {
                                                std::to_string(o.seed));
   md.str("general.description", std::string("random weights from v4 mkmodel --shape ") +
                                     shape_text + " --seed " + std::to_string(o.seed));
-  md.u32("general.file_type", file_type_of(type));
+  md.u32("general.file_type", gguf_file_type_of(type));
   if (any_block) md.u32("general.quantization_version", 2);
   md.u32("llama.vocab_size", static_cast<uint32_t>(shape.vocab));
   md.u32("llama.context_length", static_cast<uint32_t>(shape.ctx));

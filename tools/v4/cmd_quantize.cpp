@@ -70,36 +70,6 @@ std::string target_names() {
   return s;
 }
 
-// llama.cpp's LLAMA_FTYPE of a file whose weights are mostly `t` (Q4_K and Q5_K as its
-// aliases Q4_K_M and Q5_K_M). FP8_B32 has none there; ours reuses the type id.
-uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::F32:
-      return 0;
-    case DType::F16:
-      return 1;
-    case DType::Q4_0:
-      return 2;
-    case DType::Q4_1:
-      return 3;
-    case DType::Q8_0:
-      return 7;
-    case DType::Q5_0:
-      return 8;
-    case DType::Q5_1:
-      return 9;
-    case DType::Q4_K:
-      return 15;
-    case DType::Q5_K:
-      return 17;
-    case DType::Q6_K:
-      return 18;
-    case DType::BF16:
-      return 32;
-    default:
-      return static_cast<uint32_t>(t);
-  }
-}
 
 // Default type of token_embd.weight: Q6_K for the types below 6 bits, otherwise the requested
 // type.
@@ -328,7 +298,7 @@ int quantize_main(QuantizeOptions& o) {
                            : 1.0f);
   }
 
-  w.set_u32("general.file_type", file_type_of(target));
+  w.set_u32("general.file_type", gguf_file_type_of(target));
   if (any_block) w.set_u32("general.quantization_version", 2);  // ggml's GGML_QNT_VERSION
   w.write_file(o.output);
   bar.finish();
@@ -367,7 +337,7 @@ int quantize_main(QuantizeOptions& o) {
       o.output.c_str(), table.size(), static_cast<double>(bytes_in) / (1 << 20),
       static_cast<double>(bytes_out) / (1 << 20),
       total_elems ? 8.0 * static_cast<double>(bytes_out) / static_cast<double>(total_elems) : 0.0,
-      file_type_of(target), energy > 0 ? err2 / energy : 0.0);
+      gguf_file_type_of(target), energy > 0 ? err2 / energy : 0.0);
   return kExitOk;
 }
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lib/text/utf8.h"
+
 namespace v4::jinja::pystr {
 
 // Byte offset of every character, plus s.size() at the end (so offsets.size() == length + 1).
@@ -43,8 +45,7 @@ std::string repr(std::string_view s);
 // Python repr() of a float: shortest round-trip digits, "1.0", "1e+16", "inf", "nan".
 std::string float_repr(double d);
 
-// Appends the UTF-8 encoding of a code point (invalid ones as U+FFFD).
-void append_utf8(std::string& out, uint32_t cp);
+using v4::append_utf8;
 // Decodes the character starting at s[i]; sets *len to its byte length (1 for a bad byte,
 // whose value is then returned as is).
 uint32_t decode_at(std::string_view s, size_t i, size_t* len);
