@@ -210,10 +210,11 @@ void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
       const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nib),
                                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_hi), two), 4));
       // Weight scales of the 4 sub-blocks of each quarter.
-      const __m128 sw_lo = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(
-          _mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(b.scales + 8 * half)))));
-      const __m128 sw_hi = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(
-          _mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(b.scales + 8 * half + 4)))));
+      // The 8 scales of this half: one unaligned 64-bit load.
+      const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + 8 * half));
+      const __m128 sw_lo = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(sc)));
+      const __m128 sw_hi =
+          _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_srli_si128(sc, 4))));
       const int64_t e0 = i * 256 + half * 128;  // first value of this half
       for (int c = 0; c < nc; ++c) {
         const uint8_t* xr = x + c * xs;
