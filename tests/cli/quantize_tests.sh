@@ -217,6 +217,26 @@ quantize_choices() {
 }
 
 # Errors: exit 1 for runtime errors, 2 for usage; the input is never touched.
+quantize_perplexity() {
+  # Issue 4: at Q8_0 the bundled model's perplexity on the sample text (512-token windows)
+  # is within 1 % of F32, for our own quantisation and for the published Q8_0 file.
+  ppl() {
+    run_v4 perplexity -m "$1" -f "$REPO/tests/data/tinystories-sample.txt" --ctx 512
+    expect_rc 0 "v4 perplexity -m $1"
+    sed -n 's/^perplexity: \([0-9.]*\).*/\1/p' <<<"$out"
+  }
+  run_v4 quantize "$MODEL" "$WORK/q8.gguf" Q8_0
+  expect_rc 0 "v4 quantize Q8_0"
+  local f32 ours published
+  f32=$(ppl "$MODEL")
+  ours=$(ppl "$WORK/q8.gguf")
+  published=$(ppl "$REPO/tests/data/stories260K-q8_0.gguf")
+  [[ -n "$f32" && -n "$ours" && -n "$published" ]] || die "no perplexity figure: $f32 / $ours / $published"
+  python3 -c "import sys; f,a,b=map(float,sys.argv[1:]); sys.exit(0 if abs(a/f-1)<0.01 and abs(b/f-1)<0.01 else 1)" \
+    "$f32" "$ours" "$published" || die "Q8_0 perplexity $ours / $published not within 1 % of F32 $f32"
+  echo "perplexity F32 $f32, ours Q8_0 $ours, published Q8_0 $published"
+}
+
 quantize_errors() {
   cp "$MODEL" in.gguf
   local sum
