@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "lib/core/dtype.h"
 
@@ -23,6 +24,22 @@ constexpr int kMaxCols = 8;
 // int8 q[128 g] with each group ordered like the weights (first halves of its four blocks,
 // then second halves), then float d[4 g], then int32 sum[4 g] (sum of each block's q,
 // which the kernels use to re-centre unsigned weights).
+// Calls f(std::integral_constant<int, nc>{}) so a kernel can take its column count as a
+// compile-time constant: its accumulators then stay in registers.
+template <class F>
+inline void with_cols(int nc, F&& f) {
+  switch (nc) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
 enum class ActFormat { f32, q8, q8r4 };
 
 constexpr size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
