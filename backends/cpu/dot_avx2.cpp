@@ -38,9 +38,9 @@ inline __m256i unpack_q4_0(const uint8_t* qs) {
   return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
-template <class Unpack, class Block>
-inline void dot_blocks_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
-                          float* out, Unpack unpack) {
+template <int nc, class Unpack, class Block>
+inline void dot_blocks_q8_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out,
+                            Unpack unpack) {
   const auto* wb = reinterpret_cast<const Block*>(w);
   const int64_t nb = k / 32;
   const size_t so = q8_scales_offset(k);
@@ -59,6 +59,14 @@ inline void dot_blocks_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc,
   for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]);
 }
 
+template <class Unpack, class Block>
+inline void dot_blocks_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
+                          float* out, Unpack unpack) {
+  with_cols(nc, [&](auto n) {
+    dot_blocks_q8_n<decltype(n)::value, Unpack, Block>(w, x, xs, k, out, unpack);
+  });
+}
+
 void dot_q4_0(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
   dot_blocks_q8<decltype(unpack_q4_0), BlockQ4_0>(w, x, xs, nc, k, out, unpack_q4_0);
 }
@@ -71,9 +79,9 @@ void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
 }
 
 // Float weights: Load converts 8 weights to f32. Two accumulators per column.
-template <class Load, class Scalar>
-inline void dot_float(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out,
-                      Load load, Scalar scalar) {
+template <int nc, class Load, class Scalar>
+inline void dot_float_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out,
+                        Load load, Scalar scalar) {
   __m256 a0[kMaxCols], a1[kMaxCols];
   for (int c = 0; c < nc; ++c) a0[c] = a1[c] = _mm256_setzero_ps();
   int64_t j = 0;
@@ -98,6 +106,12 @@ inline void dot_float(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int
     for (int64_t t = j; t < k; ++t) s += scalar(w, t) * xc[t];
     out[c] = s;
   }
+}
+
+template <class Load, class Scalar>
+inline void dot_float(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out,
+                      Load load, Scalar scalar) {
+  with_cols(nc, [&](auto n) { dot_float_n<decltype(n)::value>(w, x, xs, k, out, load, scalar); });
 }
 
 void dot_f32(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
@@ -133,8 +147,8 @@ void dot_bf16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
 // Any other type: its reference dequantiser fills 256 floats on the stack, which are then
 // multiplied with every activation row (fused dequantisation; the weights are still read
 // from memory once).
-template <DType T>
-void dot_dequant(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+template <DType T, int nc>
+void dot_dequant_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
   const TypeTraits& tt = traits(T);
   alignas(32) float tmp[256];
   const int64_t chunk = std::max<int64_t>(tt.block_size, 256 / tt.block_size * tt.block_size);
@@ -150,6 +164,11 @@ void dot_dequant(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t 
     }
   }
   for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]);
+}
+
+template <DType T>
+void dot_dequant(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  with_cols(nc, [&](auto n) { dot_dequant_n<T, decltype(n)::value>(w, x, xs, k, out); });
 }
 
 const DotKernel kQ4_0{ActFormat::q8, dot_q4_0, "avx2"};

@@ -41,8 +41,8 @@ struct Q8_0 {
   }
 };
 
-template <class T>
-void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+template <class T, int nc>
+void dot_q8_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
   const auto* wb = reinterpret_cast<const typename T::Block*>(w);
   const int64_t nb = k / 32;
   const size_t so = q8_scales_offset(k);
@@ -81,6 +81,11 @@ void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, fl
     s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
     out[c] = _mm_cvtss_f32(s4);
   }
+}
+
+template <class T>
+void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  with_cols(nc, [&](auto n) { dot_q8_n<T, decltype(n)::value>(w, x, xs, k, out); });
 }
 
 const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0>, "avx512-vnni"};
