@@ -4,38 +4,9 @@
 #   bench_tests.sh TEST V4_BINARY REPO_DIR WORK_DIR
 # Each test is a function below; it exits 0 on success, 1 with a message on failure, 77 when
 # something it needs (python3, for checking JSON) is missing.
-set -uo pipefail
-
-test_name=$1
-V4=$2
-REPO=$3
-WORK=$4
-MODEL="$REPO/models/stories260K-f32.gguf"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 TEXT="$REPO/tests/data/tinystories-sample.txt"
 SPM_VOCAB="$REPO/tests/data/ggml-vocab-llama-spm.gguf"
-unset V4_MODEL
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK" || exit 1
-
-die() {
-  echo "FAIL ($test_name): $*" >&2
-  exit 1
-}
-
-# run_v4 ARGS...: runs the tool; sets $out (stdout), $err, $rc.
-run_v4() {
-  "$V4" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
-  rc=$?
-  out=$(cat "$WORK/stdout")
-  err=$(cat "$WORK/stderr")
-}
-
-expect_rc() {
-  [[ $rc == "$1" ]] || die "expected exit $1, got $rc for: $2
-stdout: $out
-stderr: $err"
-}
 
 need_python() {
   command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check JSON"; exit 77; }

@@ -2,41 +2,8 @@
 # End-to-end tests of the v4 tool. Usage (from ctest, see CMakeLists.txt):
 #   cli_tests.sh TEST V4_BINARY REPO_DIR WORK_DIR [EXTRA...]
 # Each test is a function below; it exits 0 on success, 1 with a message on failure.
-set -uo pipefail
-
-test_name=$1
-V4=$2
-REPO=$3
-WORK=$4
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 shift 4
-MODEL="$REPO/models/stories260K-f32.gguf"
-EXPECTED_FILE="$REPO/tests/data/stories260K-expected.txt"
-unset V4_MODEL
-mkdir -p "$WORK"
-cd "$WORK" || exit 1
-
-die() {
-  echo "FAIL ($test_name): $*" >&2
-  exit 1
-}
-
-# run_v4 ARGS...: runs the tool; sets $out (stdout, trailing newlines stripped), $err, $rc.
-run_v4() {
-  "$V4" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
-  rc=$?
-  out=$(cat "$WORK/stdout")
-  err=$(cat "$WORK/stderr")
-}
-
-expect_rc() {
-  [[ $rc == "$1" ]] || die "expected exit $1, got $rc for: $2
-stdout: $out
-stderr: $err"
-}
-
-show_diff() {
-  diff <(printf '%s\n' "$1") <(printf '%s\n' "$2") | head -20 >&2
-}
 
 expected=$(cat "$EXPECTED_FILE")
 
