@@ -167,36 +167,8 @@ class Chat {
     }
     const int64_t room = n_ctx_ - pos - static_cast<int64_t>(prompt.size());
     ReplyState state;
-    state.model = model_;
-    v4_generate_params gp = v4_generate_default_params();
-    gp.n_predict = static_cast<int32_t>(std::min<int64_t>(o_.n_predict, room));
-    gp.seq = 0;
-    gp.add_bos = false;  // the prompt tokens carry it on the first turn
-    gp.prompt_tokens = prompt.data();
-    gp.n_prompt_tokens = static_cast<int32_t>(prompt.size());
-    gp.on_token = on_token;
-    gp.user = &state;
-
-    v4_status st;
-    bool interrupted;
-    {
-      SigintGuard guard;
-      st = v4_generate(ctx_, sampler_, "", &gp, nullptr);
-      interrupted = g_interrupted.exchange(false);
-    }
-    write_stdout("\n", 1);
-    if (state.write_failed) return false;
-    if (interrupted || st == V4_ABORTED) std::fprintf(stderr, "[interrupted]\n");
-
-    if (st == V4_ERR_CONTEXT_FULL) {
-      std::fprintf(stderr, "[context full (%" PRId64 " tokens): conversation reset]\n", n_ctx_);
-      reset();
-      return true;
-    }
-    if (st != V4_OK && st != V4_ABORTED) {
-      fail_status("generation failed", st);
-      return false;
-    }
+    const Reply r = stream_reply(prompt, room, state);
+    if (r != Reply::done) return r != Reply::fatal;
     first_turn_ = false;
     // The last sampled token may not have been evaluated yet (generation stops after
     // sampling it); if so, it leads the next turn's prompt so that the cache matches the
@@ -287,35 +259,9 @@ class Chat {
 
     const int64_t room = n_ctx_ - static_cast<int64_t>(tokens.size());
     ReplyState state;
-    state.model = model_;
-    v4_generate_params gp = v4_generate_default_params();
-    gp.n_predict = static_cast<int32_t>(std::min<int64_t>(o_.n_predict, room));
-    gp.seq = 0;
-    gp.add_bos = false;
-    gp.prompt_tokens = prompt.data();
-    gp.n_prompt_tokens = static_cast<int32_t>(prompt.size());
-    gp.on_token = on_token;
-    gp.user = &state;
     v4_sampler_reset(sampler_);
-    v4_status st;
-    bool interrupted;
-    {
-      SigintGuard guard;
-      st = v4_generate(ctx_, sampler_, "", &gp, nullptr);
-      interrupted = g_interrupted.exchange(false);
-    }
-    write_stdout("\n", 1);
-    if (state.write_failed) return false;
-    if (interrupted || st == V4_ABORTED) std::fprintf(stderr, "[interrupted]\n");
-    if (st == V4_ERR_CONTEXT_FULL) {
-      std::fprintf(stderr, "[context full (%" PRId64 " tokens): conversation reset]\n", n_ctx_);
-      reset();
-      return true;
-    }
-    if (st != V4_OK && st != V4_ABORTED) {
-      fail_status("generation failed", st);
-      return false;
-    }
+    const Reply r = stream_reply(prompt, room, state);
+    if (r != Reply::done) return r != Reply::fatal;
     // The cache now holds the prompt and the evaluated part of the reply.
     const size_t len = static_cast<size_t>(std::max<v4_pos>(v4_seq_length(ctx_, 0), 0));
     cached_ = tokens;
@@ -324,6 +270,42 @@ class Chat {
     cached_.resize(std::min(cached_.size(), len));
     messages_.push_back({"assistant", state.text});
     return true;
+  }
+
+  // Evaluates `prompt` on sequence 0 and streams up to min(-n, room) reply tokens to stdout,
+  // with Ctrl-C stopping the reply. `reset`: the context filled up and the conversation was
+  // reset (already reported); `fatal`: an error was printed.
+  enum class Reply { done, reset, fatal };
+  Reply stream_reply(const std::vector<v4_token>& prompt, int64_t room, ReplyState& state) {
+    state.model = model_;
+    v4_generate_params gp = v4_generate_default_params();
+    gp.n_predict = static_cast<int32_t>(std::min<int64_t>(o_.n_predict, room));
+    gp.seq = 0;
+    gp.add_bos = false;  // the prompt tokens carry BOS where it belongs
+    gp.prompt_tokens = prompt.data();
+    gp.n_prompt_tokens = static_cast<int32_t>(prompt.size());
+    gp.on_token = on_token;
+    gp.user = &state;
+    v4_status st;
+    bool interrupted;
+    {
+      SigintGuard guard;
+      st = v4_generate(ctx_, sampler_, "", &gp, nullptr);
+      interrupted = g_interrupted.exchange(false);
+    }
+    write_stdout("\n", 1);
+    if (state.write_failed) return Reply::fatal;
+    if (interrupted || st == V4_ABORTED) std::fprintf(stderr, "[interrupted]\n");
+    if (st == V4_ERR_CONTEXT_FULL) {
+      std::fprintf(stderr, "[context full (%" PRId64 " tokens): conversation reset]\n", n_ctx_);
+      reset();
+      return Reply::reset;
+    }
+    if (st != V4_OK && st != V4_ABORTED) {
+      fail_status("generation failed", st);
+      return Reply::fatal;
+    }
+    return Reply::done;
   }
 
   bool build_prompt(const std::string& line, std::vector<v4_token>& out) {
