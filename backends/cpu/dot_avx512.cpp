@@ -11,6 +11,18 @@ namespace {
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
+// The two 256-bit halves of v added, and the 8 lanes of a 256-bit vector summed, in a fixed
+// order (results must not depend on the call site).
+inline __m256 fold512(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+inline float hsum256(__m256 v) {
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+  return _mm_cvtss_f32(s4);
+}
+
 // Signed 8-bit dot products of 64 pairs: 16 int32 lanes (8 per 32-element block).
 inline __m512i dot_i8x64(__m512i w, __m512i x) {
   const __mmask64 neg = _mm512_movepi8_mask(w);
@@ -72,15 +84,7 @@ void dot_q8_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* o
       tail[c] = _mm256_mul_ps(_mm256_set1_ps(d0 * xd), _mm256_cvtepi32_ps(dot_i8x32(wq, qx)));
     }
   }
-  for (int c = 0; c < nc; ++c) {
-    const __m256 lo = _mm512_castps512_ps256(acc[c]);
-    const __m256 hi = _mm512_extractf32x8_ps(acc[c], 1);
-    __m256 s8 = _mm256_add_ps(_mm256_add_ps(lo, hi), tail[c]);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-    out[c] = _mm_cvtss_f32(s4);
-  }
+  for (int c = 0; c < nc; ++c) out[c] = hsum256(_mm256_add_ps(fold512(acc[c]), tail[c]));
 }
 
 template <class T>
@@ -156,13 +160,7 @@ void dot_r4_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* o
       acc[c] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(dot), acc[c]);
     }
   }
-  for (int c = 0; c < nc; ++c) {
-    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc[c]), _mm512_extractf32x8_ps(acc[c], 1));
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-    out[c] = _mm_cvtss_f32(s4);
-  }
+  for (int c = 0; c < nc; ++c) out[c] = hsum256(fold512(acc[c]));
 }
 
 template <bool kQ8>
