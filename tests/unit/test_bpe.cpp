@@ -3,6 +3,8 @@
 // cases derived from the published patterns, round trips and a 1 MB speed check.
 #include <algorithm>
 #include <catch2/catch.hpp>
+
+#include "tests/unit/test_support.h"
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -32,29 +34,11 @@ using v4::Vocab;
 using Strings = std::vector<std::string>;
 using Ids = std::vector<int32_t>;
 
+using v4test::read_file;
+using v4test::split_on;
+using v4test::status_of;
+
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-Strings split_on(const std::string& s, const std::string& sep) {
-  Strings parts;
-  size_t pos = 0;
-  for (;;) {
-    const size_t hit = s.find(sep, pos);
-    if (hit == std::string::npos) {
-      parts.push_back(s.substr(pos));
-      return parts;
-    }
-    parts.push_back(s.substr(pos, hit - pos));
-    pos = hit + sep.size();
-  }
-}
 
 Ids parse_ids(const std::string& line) {
   Ids ids;
@@ -84,15 +68,6 @@ std::string show(const Ids& ids) {
   std::string r;
   for (int32_t id : ids) r += (r.empty() ? "" : " ") + std::to_string(id);
   return r;
-}
-
-Status status_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const v4::Error& e) {
-    return e.status();
-  }
-  return Status::ok;
 }
 
 // A vocabulary file from tests/data with its tokenizer; loaded once per test binary.

@@ -1,6 +1,8 @@
 // Vocabulary loading, the SentencePiece ("llama") tokenizer and the UTF-8 stream decoder.
 #include <algorithm>
 #include <catch2/catch.hpp>
+
+#include "tests/unit/test_support.h"
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -20,29 +22,11 @@ using v4::TokenType;
 using v4::Utf8Stream;
 using v4::Vocab;
 
+using v4test::read_file;
+using v4test::split_on;
+using v4test::status_of;
+
 namespace {
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> split(const std::string& s, const std::string& sep) {
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  for (;;) {
-    const size_t hit = s.find(sep, pos);
-    if (hit == std::string::npos) {
-      parts.push_back(s.substr(pos));
-      return parts;
-    }
-    parts.push_back(s.substr(pos, hit - pos));
-    pos = hit + sep.size();
-  }
-}
 
 std::string join_ids(const std::vector<int32_t>& ids) {
   std::string r;
@@ -68,15 +52,6 @@ Vocab make_vocab(const std::vector<std::pair<std::string, float>>& toks, bool sp
   v.add_space_prefix = space_prefix;
   v.finalize();
   return v;
-}
-
-Status status_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const v4::Error& e) {
-    return e.status();
-  }
-  return Status::ok;
 }
 
 // Minimal GGUF v3 image with metadata only, for vocab-loading edge cases.
@@ -177,12 +152,12 @@ TEST_CASE("llama-spm vocab matches llama.cpp's tokenizer test cases", "[tokenize
   const SpmTokenizer tok(v);
 
   std::vector<std::string> inputs =
-      split(read_text_file(dir + "/ggml-vocab-llama-spm.gguf.inp"), "\n__ggml_vocab_test__\n");
+      split_on(read_file(dir + "/ggml-vocab-llama-spm.gguf.inp"), "\n__ggml_vocab_test__\n");
   REQUIRE(inputs.size() >= 2);
   REQUIRE(inputs.back().empty());
   inputs.pop_back();
   std::vector<std::string> outputs =
-      split(read_text_file(dir + "/ggml-vocab-llama-spm.gguf.out"), "\n");
+      split_on(read_file(dir + "/ggml-vocab-llama-spm.gguf.out"), "\n");
   if (!outputs.empty() && outputs.back().empty()) outputs.pop_back();
   REQUIRE(outputs.size() == inputs.size());
 
