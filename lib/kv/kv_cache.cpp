@@ -213,44 +213,49 @@ void KvCache::load_block(size_t b, uint8_t* dst) {
 }
 
 // Frees n slots of tier t by moving its least important, least recently used unpinned
-// blocks one tier down (making room there first).
+// blocks down: into the next tier as far as it has room (making room there first), the
+// rest further down.
 void KvCache::make_room(Tier t, uint32_t n) {
   if (free_slots_[t].size() >= n) return;
   const uint32_t need = n - static_cast<uint32_t>(free_slots_[t].size());
-  Tier next = kNone;
-  for (int d = t + 1; d <= kDisk; ++d)
-    if (n_slots_[d] > 0) {
-      next = static_cast<Tier>(d);
-      break;
-    }
   std::vector<std::pair<std::pair<float, uint64_t>, size_t>> cand;
   for (size_t b = 0; b < blocks_.size(); ++b)
     if (blocks_[b].tier == t && !pinned_[b])
       cand.push_back({{blocks_[b].importance, blocks_[b].stamp}, b});
-  if (next == kNone || cand.size() < need)
+  uint32_t below = 0;
+  for (int d = t + 1; d <= kDisk; ++d) below += n_slots_[d];
+  if (cand.size() < need || below < need)
     fail(Status::context_full,
-         "the KV tiers are full: a batch needs {} more blocks in the {} tier and nothing can move "
-         "down; use smaller batches, clear finished sequences, or raise the KV budgets",
+         "the KV tiers are full: a batch needs {} more blocks in the {} tier and nothing can "
+         "move down; use smaller batches, clear finished sequences, or raise the KV budgets "
+         "(--kv-vram, --kv-ram, --kv-disk-max)",
          need, tiers_[t]->name());
   std::nth_element(cand.begin(), cand.begin() + (need - 1), cand.end());
   cand.resize(need);
-  make_room(next, need);
-  std::vector<uint32_t> slots(need);
-  for (uint32_t i = 0; i < need; ++i) {
-    slots[i] = free_slots_[next].back();
-    free_slots_[next].pop_back();
-    tiers_[next]->write_slot(slots[i], block_data(cand[i].second));
-  }
-  tiers_[next]->submit();
-  tiers_[next]->wait();
-  for (uint32_t i = 0; i < need; ++i) {
-    const size_t b = cand[i].second;
-    const Block old = blocks_[b];
-    free_slots_[old.tier].push_back(old.slot);
-    --tier_blocks_[old.tier];
-    place(b, next, slots[i]);
-    blocks_[b].stamp = old.stamp;
-    blocks_[b].importance = old.importance;
+  size_t done = 0;
+  for (int d = t + 1; d <= kDisk && done < need; ++d) {
+    const Tier next = static_cast<Tier>(d);
+    const uint32_t count = std::min<uint32_t>(need - static_cast<uint32_t>(done), n_slots_[d]);
+    if (count == 0) continue;
+    make_room(next, count);
+    std::vector<uint32_t> slots(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      slots[i] = free_slots_[next].back();
+      free_slots_[next].pop_back();
+      tiers_[next]->write_slot(slots[i], block_data(cand[done + i].second));
+    }
+    tiers_[next]->submit();
+    tiers_[next]->wait();
+    for (uint32_t i = 0; i < count; ++i) {
+      const size_t b = cand[done + i].second;
+      const Block old = blocks_[b];
+      free_slots_[old.tier].push_back(old.slot);
+      --tier_blocks_[old.tier];
+      place(b, next, slots[i]);
+      blocks_[b].stamp = old.stamp;
+      blocks_[b].importance = old.importance;
+    }
+    done += count;
   }
 }
 
