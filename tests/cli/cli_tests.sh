@@ -72,6 +72,49 @@ cli_session() {
   return 0
 }
 
+cli_kv_tiers_16k() {
+  # Issue 7: on a v4 mkmodel model at 16K tokens of context, greedy text and every logits row
+  # are identical with most KV pages on disk (device and host budgets of two pages per layer).
+  run_v4 mkmodel --shape tiny,ctx=16384 --type f32 --seed 1 -o tiny16k.gguf
+  expect_rc 0 "v4 mkmodel tiny,ctx=16384"
+  local args=(run -m tiny16k.gguf -n 16000 --temp 0 --ctx 16384 --kv-type f16 --kv-page 128)
+  run_v4 "${args[@]}" --logits-out ram.bin
+  expect_rc 0 "16K tokens all in RAM"
+  local ram=$out
+  mkdir -p kv
+  # tiny: 2 layers, K+V rows of 32 f16 values -> a 128-token block is 16 KiB.
+  run_v4 "${args[@]}" --kv-vram 64K --kv-ram 64K --kv-disk kv --stats --logits-out disk.bin
+  expect_rc 0 "16K tokens mostly on disk"
+  [[ "$out" == "$ram" ]] || die "greedy text differs with KV on disk"
+  cmp -s ram.bin disk.bin || die "logits differ with KV on disk"
+  [[ "$err" =~ kv\ disk\ +([0-9]+)\ blocks ]] && (( BASH_REMATCH[1] > 200 )) || die "KV was not mostly on disk: $err"
+  echo "$err" | grep "^kv"
+}
+
+cli_session_kill() {
+  # Issue 7: kill -9 while a session is being written never leaves a half-written file under
+  # the final name: after every kill the file is absent or loads.
+  run_v4 mkmodel --shape tiny,ctx=16384 --type f32 --seed 1 -o tiny.gguf
+  expect_rc 0 "v4 mkmodel"
+  head -c 40000 "$REPO/tests/data/tinystories-sample.txt" >prompt.txt
+  local args=(run -m tiny.gguf -f prompt.txt -n 1 --temp 0 --ctx 16384 --kv-type f16)
+  for delay in 0.05 0.1 0.2 0.3 0.4 0.6 0.8 1.0; do
+    rm -f s.v4s
+    "$V" "${args[@]}" --session s.v4s >/dev/null 2>&1 &
+    local pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    if [[ -e s.v4s ]]; then
+      run_v4 "${args[@]}" --session s.v4s
+      expect_rc 0 "resume after kill -9 at ${delay}s"
+      [[ "$err" != *"ignoring session"* ]] || die "a damaged session under the final name after kill -9 at ${delay}s: $err"
+      [[ "$err" == *"restored"* ]] || die "the session was not restored: $err"
+    fi
+  done
+  return 0
+}
+
 cli_kv_fp8_perplexity() {
   # Issue 7: FP8 KV pages keep perplexity within 2 % of f32 pages (512-token windows).
   ppl() {
