@@ -1,0 +1,49 @@
+// Fault-injection seam for the disk tier (tests). The store passes every completion through
+// filter() before looking at it, so an injected ENOSPC, EIO or short transfer runs exactly the
+// error-handling code a real one would. Each countdown fires once: N means "let N completions of
+// that kind through, then fault the next one"; -1 means never.
+#pragma once
+
+#include <cerrno>
+
+namespace v4 {
+
+struct IoFaults {
+  int fail_write_after = -1;  // then one write completes with -errno_value
+  int fail_read_after = -1;   // then one read completes with -errno_value
+  int errno_value = EIO;      // ENOSPC, EIO, EACCES, ...
+  // Then one read moves only half its bytes (the store must resubmit the rest).
+  int short_read_after = -1;
+  // Then one read returns 0 bytes, as from a truncated file (an error).
+  int eof_read_after = -1;
+  // Opening with O_DIRECT fails with EINVAL, as on a filesystem without direct I/O.
+  bool refuse_direct = false;
+  int injected = 0;  // faults applied so far
+
+  // The result the store should see for a completion that returned `res` (bytes or -errno) for a
+  // request of `len` bytes.
+  int filter(bool is_write, int res, unsigned len) {
+    if (res < 0) return res;
+    if (is_write) return fire(fail_write_after) ? -errno_value : res;
+    if (fire(fail_read_after)) return -errno_value;
+    if (fire(eof_read_after)) return 0;
+    // Half, rounded down to 4096 so an O_DIRECT resubmission stays aligned (at least one block).
+    if (res == static_cast<int>(len) && len > 4096 && fire(short_read_after))
+      return static_cast<int>((len / 2) & ~4095u);
+    return res;
+  }
+
+ private:
+  bool fire(int& countdown) {
+    if (countdown < 0) return false;
+    if (countdown > 0) {
+      --countdown;
+      return false;
+    }
+    countdown = -1;
+    ++injected;
+    return true;
+  }
+};
+
+}  // namespace v4
