@@ -355,7 +355,7 @@ void DiskStore::reap(bool block) {
 void DiskStore::complete(uint32_t id, int res) {
   Op& op = ops_[id];
   const unsigned want = op.io_len - op.done;
-  if (faults_) res = faults_->filter(op.is_write, res, want);
+  if (faults_) res = faults_->filter(op.is_write, res, want, op.io_buf + op.done);
   if ((res == -EAGAIN || res == -EINTR) && ++op.retries <= kMaxRetries) {
     push_sqe(id);
     return;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstring>
 
 namespace v4 {
 
@@ -12,7 +13,8 @@ struct IoFaults {
   int fail_write_after = -1;  // then one write completes with -errno_value
   int fail_read_after = -1;   // then one read completes with -errno_value
   int errno_value = EIO;      // ENOSPC, EIO, EACCES, ...
-  // Then one read moves only half its bytes (the store must resubmit the rest).
+  // Then one read moves only half its bytes plus one (unaligned, so an O_DIRECT store must resubmit
+  // from an aligned offset); the rest of its buffer is overwritten, as it was never transferred.
   int short_read_after = -1;
   // Then one read returns 0 bytes, as from a truncated file (an error).
   int eof_read_after = -1;
@@ -21,15 +23,17 @@ struct IoFaults {
   int injected = 0;  // faults applied so far
 
   // The result the store should see for a completion that returned `res` (bytes or -errno) for a
-  // request of `len` bytes.
-  int filter(bool is_write, int res, unsigned len) {
+  // request of `len` bytes at `buf`.
+  int filter(bool is_write, int res, unsigned len, unsigned char* buf) {
     if (res < 0) return res;
     if (is_write) return fire(fail_write_after) ? -errno_value : res;
     if (fire(fail_read_after)) return -errno_value;
     if (fire(eof_read_after)) return 0;
-    // Half, rounded down to 4096 so an O_DIRECT resubmission stays aligned (at least one block).
-    if (res == static_cast<int>(len) && len > 4096 && fire(short_read_after))
-      return static_cast<int>((len / 2) & ~4095u);
+    if (res == static_cast<int>(len) && len > 4096 && fire(short_read_after)) {
+      const unsigned part = len / 2 + 1;
+      std::memset(buf + part, 0xA5, len - part);
+      return static_cast<int>(part);
+    }
     return res;
   }
 
