@@ -120,10 +120,7 @@ void DiskStore::open_file(const DiskStoreOptions& o) {
         // Some kernels create the file before refusing O_DIRECT; O_EXCL guarantees it is ours.
         ::unlink(path_.c_str());
         direct_ = false;
-        log_(LogLevel::warn,
-             "KV disk tier: {} does not support O_DIRECT; using buffered I/O (cold pages will "
-             "also occupy the page cache)",
-             dir_);
+        warn_buffered();
       }
     }
     if (!direct_) {
@@ -141,6 +138,23 @@ void DiskStore::open_file(const DiskStoreOptions& o) {
   }
   fail(Status::io,
        "cannot create KV spill file in {}: 1000 names taken; remove stale v4kv-*.bin files", dir_);
+}
+
+void DiskStore::warn_buffered() {
+  log_(LogLevel::warn,
+       "KV disk tier: {} does not support O_DIRECT; using buffered I/O (cold pages will also "
+       "occupy the page cache)",
+       dir_);
+}
+
+// Some filesystems accept O_DIRECT at open and refuse it per request (EINVAL). Clearing the flag
+// on the open file turns every later request into buffered I/O; alignment stays as it was.
+bool DiskStore::fall_back_to_buffered() {
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) return false;
+  direct_ = false;
+  warn_buffered();
+  return true;
 }
 
 void DiskStore::drain_quietly() {
@@ -331,6 +345,7 @@ void DiskStore::push_sqe(uint32_t id) {
   else
     io_uring_prep_read(sqe, fd_, buf, len, off);
   io_uring_sqe_set_data64(sqe, id);
+  ops_[id].sent_direct = direct_;
   ++unsubmitted_;
 }
 
@@ -355,7 +370,12 @@ void DiskStore::reap(bool block) {
 void DiskStore::complete(uint32_t id, int res) {
   Op& op = ops_[id];
   const unsigned want = op.io_len - op.done;
-  if (faults_) res = faults_->filter(op.is_write, res, want, op.io_buf + op.done);
+  if (faults_) res = faults_->filter(op.is_write, res, want, op.io_buf + op.done, op.sent_direct);
+  // Requests already in flight when the store fell back fail the same way; they just go again.
+  if (res == -EINVAL && op.sent_direct && (!direct_ || fall_back_to_buffered())) {
+    push_sqe(id);
+    return;
+  }
   if ((res == -EAGAIN || res == -EINTR) && ++op.retries <= kMaxRetries) {
     push_sqe(id);
     return;

@@ -82,6 +82,7 @@ class DiskStore {
     uint32_t io_len = 0;        // bytes to transfer (padded in O_DIRECT mode)
     uint32_t done = 0;          // bytes transferred so far
     uint32_t retries = 0;       // resubmissions (EAGAIN, partial transfers)
+    bool sent_direct = false;   // the last request for it went out under O_DIRECT
     SlotMeta meta;              // write: what the slot holds once it completes; read: expected
   };
   struct Ring;
@@ -105,6 +106,8 @@ class DiskStore {
   void record_failure(Status s, std::string text);
   void drain_quietly();
   std::string errno_advice(int err) const;
+  void warn_buffered();
+  bool fall_back_to_buffered();  // after O_DIRECT I/O was refused
 
   std::string dir_, path_;
   size_t slot_bytes_ = 0;

@@ -20,12 +20,19 @@ struct IoFaults {
   int eof_read_after = -1;
   // Opening with O_DIRECT fails with EINVAL, as on a filesystem without direct I/O.
   bool refuse_direct = false;
+  // Every request sent with O_DIRECT fails with EINVAL, as on filesystems that accept the flag at
+  // open but not for I/O (the store must switch to buffered I/O).
+  bool refuse_direct_io = false;
   int injected = 0;  // faults applied so far
 
   // The result the store should see for a completion that returned `res` (bytes or -errno) for a
-  // request of `len` bytes at `buf`.
-  int filter(bool is_write, int res, unsigned len, unsigned char* buf) {
+  // request of `len` bytes at `buf`, sent with O_DIRECT or not.
+  int filter(bool is_write, int res, unsigned len, unsigned char* buf, bool direct) {
     if (res < 0) return res;
+    if (direct && refuse_direct_io) {
+      ++injected;
+      return -EINVAL;
+    }
     if (is_write) return fire(fail_write_after) ? -errno_value : res;
     if (fire(fail_read_after)) return -errno_value;
     if (fire(eof_read_after)) return 0;

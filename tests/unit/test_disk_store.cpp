@@ -404,31 +404,40 @@ TEST_CASE("Disk store: unusable directories fail clearly and leave no file", "[k
   }
 }
 
+// Refused at open (EINVAL from open) or only per request (EINVAL from each O_DIRECT read or
+// write, with many requests in flight when the first one fails).
 TEST_CASE("Disk store: refused O_DIRECT falls back to buffered I/O with one warning",
           "[kv][disk]") {
-  TempDir d;
-  IoFaults f;
-  f.refuse_direct = true;
-  CapturedLog log;
-  Logger logger = log.logger();
-  auto o = options(d, 5000, 16);
-  o.faults = &f;
-  o.log = &logger;
-  o.compress = true;
-  {
-    DiskStore s(o);
-    CHECK_FALSE(s.direct_io());
-    std::vector<std::unique_ptr<Buffer>> srcs;
-    write_all(s, 16, 5, 3, srcs);
-    s.wait();
-    for (uint32_t i = 0; i < 16; ++i) CHECK(slot_matches(s, i, i + 5, 1));
-    CHECK(d.files().size() == 1);
+  for (bool at_open : {true, false}) {
+    INFO("refused at open: " << at_open);
+    TempDir d;
+    IoFaults f;
+    f.refuse_direct = at_open;
+    f.refuse_direct_io = !at_open;
+    CapturedLog log;
+    Logger logger = log.logger();
+    auto o = options(d, 8192, 16);
+    o.faults = &f;
+    o.log = &logger;
+    o.compress = at_open;
+    {
+      DiskStore s(o);
+      CHECK(s.direct_io() == !at_open);
+      std::vector<std::unique_ptr<Buffer>> srcs;
+      write_all(s, 16, 5, 0, srcs);
+      s.wait();
+      CHECK_FALSE(s.direct_io());
+      for (uint32_t i = 0; i < 16; ++i) CHECK(slot_matches(s, i, i + 5, 1));
+      CHECK(s.stats().writes == 16);
+      CHECK(f.injected >= 1);
+      CHECK(d.files().size() == 1);
+    }
+    REQUIRE(log.lines.size() == 1);
+    CHECK(log.lines[0].first == static_cast<int>(LogLevel::warn));
+    contains(log.lines[0].second, "O_DIRECT");
+    contains(log.lines[0].second, d.path);
+    CHECK(d.files().empty());
   }
-  REQUIRE(log.lines.size() == 1);
-  CHECK(log.lines[0].first == static_cast<int>(LogLevel::warn));
-  contains(log.lines[0].second, "O_DIRECT");
-  contains(log.lines[0].second, d.path);
-  CHECK(d.files().empty());
 }
 
 TEST_CASE("Disk store: a full 1 MiB tmpfs gives ENOSPC and the store keeps working", "[kv][disk]") {
