@@ -244,11 +244,15 @@ void k_kv_store(const Tensor* node, int ith, int nth) {
 }
 
 // Converts one cached row's head slice to f32 (f32 rows are read in place).
+// A head may start inside a block (FP8 rows: 32 values per block, heads of 8), so the
+// blocks covering it are converted and the head is found inside them.
 const float* kv_head(const KvComponentView& c, const uint8_t* row, int64_t off, int64_t n,
                      float* tmp) {
   if (c.type == DType::F32) return reinterpret_cast<const float*>(row) + off;
-  traits(c.type).to_f32(row + row_bytes(c.type, off), tmp, n);
-  return tmp;
+  const int64_t bs = traits(c.type).block_size;
+  const int64_t first = off / bs * bs, end = (off + n + bs - 1) / bs * bs;
+  traits(c.type).to_f32(row + row_bytes(c.type, first), tmp, end - first);
+  return tmp + (off - first);
 }
 
 void k_attention(const Tensor* node, int ith, int nth) {
@@ -259,7 +263,7 @@ void k_attention(const Tensor* node, int ith, int nth) {
   const int64_t group = n_head / node->iparam[2];
   const float scale = node->fparam[0];
   float* att = kv.scratch + ith * kv.scratch_stride;
-  float tmp[512];  // one head of a converted row (head_dim <= 512 is checked at build)
+  float tmp[640];  // the blocks covering one head (head_dim <= 512 is checked at build)
   const Range r = share(kv.n_tokens * n_head, ith, nth);
   for (int64_t task = r.begin; task < r.end; ++task) {
     const int64_t t = task / n_head, h = task % n_head;
