@@ -49,8 +49,10 @@ struct E4m3Table {
 // The head slice [e0, e0 + n) of a cached row, addressable as kKind elements from the
 // returned pointer. FP8 rows are dequantised into `tmp` (n floats).
 template <RowKind kKind>
-inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, float* tmp) {
+inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, float* tmp,
+                                 const float* exact) {
   if constexpr (kKind == RowKind::fp8) {
+    if (exact) return reinterpret_cast<const uint8_t*>(exact + e0);  // the recent-row window
     static const E4m3Table table;
     const auto* blocks = reinterpret_cast<const BlockFP8_KV*>(row);
     for (int64_t e = e0; e < e0 + n; ++e) {
@@ -82,7 +84,8 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
                                                      (t * n_head + h * group) * q->nb[1]);
     // Scores: q_g . k_j for every head g of the group.
     for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* k = head_slice<kKind>(kv.row(kc, s, j), h * hd, hd, tmp);
+      const uint8_t* k = head_slice<kKind>(kv.row(kc, s, j), h * hd, hd, tmp,
+                                           kv.window_row(kc, s, j, p));
       for (int64_t g = 0; g < group; ++g) {
         const float* qg = q0 + g * hd;
         __m256 acc = _mm256_setzero_ps();
@@ -106,7 +109,8 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
     float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
     std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
     for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* v = head_slice<kKind>(kv.row(vc, s, j), h * hd, hd, tmp);
+      const uint8_t* v = head_slice<kKind>(kv.row(vc, s, j), h * hd, hd, tmp,
+                                           kv.window_row(vc, s, j, p));
       for (int64_t e = 0; e < hd; e += 8) {
         const __m256 ve = load8<kLoad>(v, e);
         for (int64_t g = 0; g < group; ++g) {

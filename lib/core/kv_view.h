@@ -22,6 +22,9 @@ struct KvComponentView {
   DType type = DType::F32;
   int64_t row_elems = 0;
   int32_t group = 0;        // blocks of this group hold this component
+  // Recent-row window (block-quantised rows only): f32 copies of each sequence's latest
+  // rows, sequence after sequence, ring_rows rows each; null when the type has none.
+  float* ring = nullptr;
 };
 
 // Makes a group's blocks addressable before its attention runs (tiered caches page them
@@ -41,6 +44,11 @@ struct KvView {
   const uint32_t* const* seq_pages = nullptr;  // seq -> logical page ids
   const uint32_t* block_slot = nullptr;   // [group * n_logical_pages + page] -> pool slot
   KvResidency* residency = nullptr;       // null: every block is always resident
+  // Attention reads rows within `window` positions of the query from the f32 ring instead
+  // of the page (DeepSeek-V4 keeps its sliding window in high precision the same way).
+  int32_t window = 0;
+  int32_t ring_rows = 0;                  // a power of two >= window + the largest batch
+  const int32_t* ring_valid_from = nullptr;  // per seq: older ring rows were overwritten
   // The batch being run.
   int32_t n_tokens = 0;
   const int32_t* tok_seq = nullptr;
@@ -55,6 +63,17 @@ struct KvView {
     const size_t slot = block_slot[static_cast<size_t>(c.group) * n_logical_pages + page];
     return c.base + slot * slot_bytes +
            static_cast<size_t>(pos & (page_rows - 1)) * c.row_bytes;
+  }
+  float* ring_row(int comp, int32_t seq, int32_t pos) const {
+    const KvComponentView& c = comps[comp];
+    return c.ring + (static_cast<size_t>(seq) * ring_rows + (pos & (ring_rows - 1))) * c.row_elems;
+  }
+  // The exact f32 copy of row `pos` when the query at `query_pos` reads it from the window,
+  // else nullptr (read the page).
+  const float* window_row(int comp, int32_t seq, int32_t pos, int32_t query_pos) const {
+    if (!comps[comp].ring || pos <= query_pos - window || pos < ring_valid_from[seq])
+      return nullptr;
+    return ring_row(comp, seq, pos);
   }
 };
 

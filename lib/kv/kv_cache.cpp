@@ -24,7 +24,8 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
 }  // namespace
 
 KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t n_ctx,
-                 uint32_t n_seq_max, const KvBudgets& budgets, const Logger& log)
+                 uint32_t n_seq_max, const KvBudgets& budgets, const Logger& log,
+                 const KvWindow& window)
     : comps_(std::move(comps)), page_rows_(page_rows), n_ctx_(n_ctx) {
   if (page_rows < 1 || page_rows > 128 || !std::has_single_bit(static_cast<uint32_t>(page_rows)))
     fail(Status::invalid_arg, "KV page size {} is not a power of two between 1 and 128", page_rows);
@@ -105,6 +106,26 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   view_.seq_pages = seq_page_ptrs_.data();
   view_.block_slot = block_slot_.data();
   view_.residency = this;
+  if (window.window > 0) {
+    if (window.ring_rows < window.window ||
+        !std::has_single_bit(static_cast<uint32_t>(window.ring_rows)))
+      fail(Status::invalid_arg, "KV window ring of {} rows does not hold {} recent rows",
+           window.ring_rows, window.window);
+    size_t floats = 0;
+    for (const KvComponentSpec& c : comps_)
+      if (traits(c.type).quantized) floats += static_cast<size_t>(c.row_elems);
+    ring_.assign(floats * window.ring_rows * n_seq_max, 0.0f);
+    size_t at = 0;
+    for (size_t c = 0; c < comps_.size(); ++c) {
+      if (!traits(comps_[c].type).quantized) continue;
+      comp_views_[c].ring = ring_.data() + at;
+      at += static_cast<size_t>(comps_[c].row_elems) * window.ring_rows * n_seq_max;
+    }
+    view_.window = window.window;
+    view_.ring_rows = window.ring_rows;
+  }
+  ring_valid_from_.assign(n_seq_max, 0);
+  view_.ring_valid_from = ring_valid_from_.data();
 }
 
 KvCache::~KvCache() {
@@ -447,6 +468,12 @@ void KvCache::ensure_resident(int32_t group) {
 }
 
 void KvCache::truncate(Seq& s, int32_t length) {
+  // Ring rows older than the last ring_rows positions written were overwritten: after
+  // shortening, the window may reach back to them, and they must be read from the page.
+  int32_t& valid_from = ring_valid_from_[static_cast<size_t>(&s - seqs_.data())];
+  // Rows from `length` on are written anew, so they are exact again.
+  if (view_.ring_rows > 0)
+    valid_from = std::min(length, std::max(valid_from, s.length - view_.ring_rows));
   const size_t keep = (static_cast<size_t>(length) + page_rows_ - 1) >> page_shift_;
   while (s.pages.size() > keep) {
     drop_page(s.pages.back());
@@ -498,6 +525,17 @@ void KvCache::copy(int32_t src, int32_t dst) {
     seqs_[dst].pages.push_back(p);
   }
   seqs_[dst].length = seqs_[src].length;
+  ring_valid_from_[dst] = ring_valid_from_[src];
+  for (size_t c = 0; c < comps_.size(); ++c) {
+    if (!comp_views_[c].ring) continue;
+    const size_t n = static_cast<size_t>(comps_[c].row_elems) * view_.ring_rows;
+    std::memcpy(comp_views_[c].ring + dst * n, comp_views_[c].ring + src * n, n * sizeof(float));
+  }
+}
+
+int32_t KvCache::window_first(int32_t seq) const {
+  const int32_t len = seqs_[seq].length;
+  return std::min(len, std::max({0, len - view_.window, ring_valid_from_[seq]}));
 }
 
 void KvCache::set_importance(int32_t group, uint32_t page, float score) {

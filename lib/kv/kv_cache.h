@@ -24,6 +24,13 @@
 
 namespace v4 {
 
+// The recent-row window of block-quantised (FP8) rows: f32 copies of each sequence's last
+// `window` rows, in a ring of `ring_rows` (a power of two >= window + the largest batch).
+struct KvWindow {
+  int32_t window = 0;     // 0: none
+  int32_t ring_rows = 0;
+};
+
 struct KvBudgets {
   uint64_t hot_bytes = 0;   // 0: no limit (everything hot)
   uint64_t warm_bytes = 0;  // 0: no limit
@@ -46,7 +53,8 @@ class KvCache final : public KvResidency {
  public:
   // n_ctx: the most rows one sequence may hold and the pool's capacity in rows.
   KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t n_ctx,
-          uint32_t n_seq_max, const KvBudgets& budgets = {}, const Logger& log = {});
+          uint32_t n_seq_max, const KvBudgets& budgets = {}, const Logger& log = {},
+          const KvWindow& window = {});
   ~KvCache() override;
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -85,6 +93,14 @@ class KvCache final : public KvResidency {
   void set_importance(int32_t group, uint32_t page, float score);
   // Rows [0, n) of component `comp` of `seq`, wherever their blocks are (sessions).
   void read_rows(int32_t seq, size_t comp, int32_t n, uint8_t* dst);
+  int32_t window() const { return view_.window; }
+  // The window rows `seq` holds exactly: positions [first, seq_length).
+  int32_t window_first(int32_t seq) const;
+  float* window_row(size_t comp, int32_t seq, int32_t pos) {
+    return view_.ring_row(static_cast<int>(comp), seq, pos);
+  }
+  // After restoring rows from elsewhere (sessions): only positions >= first have exact copies.
+  void set_window_first(int32_t seq, int32_t first) { ring_valid_from_[seq] = first; }
   KvStats stats() const;
 
  private:
@@ -157,6 +173,8 @@ class KvCache final : public KvResidency {
   std::vector<KvComponentView> comp_views_;
   std::vector<const uint32_t*> seq_page_ptrs_;
   std::vector<int32_t> tok_seq_, tok_pos_;
+  std::vector<float> ring_;              // recent-row window storage, all components
+  std::vector<int32_t> ring_valid_from_; // per sequence
   KvView view_;
 };
 

@@ -12,6 +12,9 @@ namespace v4 {
 namespace {
 // Forward graphs kept per context: decode (1 token) plus a few prompt shapes.
 constexpr size_t kMaxCachedGraphs = 8;
+// FP8 pages: the last 32 rows are read exactly (docs/KV_TIERS.md has the measurements).
+constexpr int32_t kKvWindowRows = 32;
+constexpr int32_t kKvRingRows = 256;
 }  // namespace
 
 Context::Context(const Model& model, const ContextOptions& opts)
@@ -48,8 +51,16 @@ Context::Context(const Model& model, const ContextOptions& opts)
            "KV type {} stores rows in blocks of {} values, but {} rows have {} values; use "
            "--kv-type f16 or bf16 for this model",
            type_name(c.type), traits(c.type).block_size, c.name, c.row_elems);
+  // Block-quantised (FP8) rows keep an exact copy of the most recent rows: the ring must
+  // hold the window plus every row of one batch, so batches are capped to fit it.
+  KvWindow window;
+  if (traits(opts_.kv_type).quantized) {
+    window = {kKvWindowRows, kKvRingRows};
+    opts_.n_batch = std::min<uint32_t>(opts_.n_batch, kKvRingRows - kKvWindowRows);
+  }
   kv_ = std::make_unique<KvCache>(std::move(comps), static_cast<int32_t>(opts_.kv_page_tokens),
-                                  opts_.n_ctx, opts_.n_seq_max, opts_.kv_budgets, opts_.log);
+                                  opts_.n_ctx, opts_.n_seq_max, opts_.kv_budgets, opts_.log,
+                                  window);
   // Batches are split so their new KV blocks always fit the hot tier.
   opts_.n_batch = static_cast<uint32_t>(
       std::min<int64_t>(opts_.n_batch, kv_->max_batch_tokens()));
@@ -221,7 +232,8 @@ void Context::seq_copy(int32_t src, int32_t dst) {
 }
 
 void Context::seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
-                          const std::vector<const uint8_t*>& rows) {
+                          const std::vector<const uint8_t*>& rows, int32_t n_window,
+                          const std::vector<const float*>& window_rows) {
   if (seq < 0 || seq >= static_cast<int32_t>(kv_->n_seq_max()))
     fail(Status::invalid_arg, "sequence id {} is outside 0..{}", seq, kv_->n_seq_max() - 1);
   if (n < 0 || static_cast<uint32_t>(n) > kv_->n_ctx())
@@ -247,6 +259,16 @@ void Context::seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
       }
       seq_tokens_[seq].insert(seq_tokens_[seq].end(), tokens + i0, tokens + i0 + m);
     }
+    // Exact copies of the last rows, where the session has them.
+    const int32_t first = n - n_window;
+    for (size_t c = 0; c < comps.size(); ++c) {
+      if (!window_rows[c]) continue;
+      const size_t elems = static_cast<size_t>(comps[c].row_elems);
+      for (int32_t p = first; p < n; ++p)
+        std::memcpy(kv_->window_row(c, seq, p), window_rows[c] + (p - first) * elems,
+                    elems * sizeof(float));
+    }
+    kv_->set_window_first(seq, first);
   } catch (...) {
     seq_clear(seq);
     throw;

@@ -60,9 +60,11 @@ class Context {
   // The tokens a sequence's cache holds, in position order.
   const std::vector<int32_t>& seq_tokens(int32_t seq) const { return seq_tokens_[seq]; }
   // Fills `seq` (cleared first) from saved tokens and K/V rows: rows[c] holds n rows of
-  // component c. Fails with nothing changed if they do not fit.
+  // component c; window_rows[c] (or null) the exact f32 copies of its last n_window rows.
+  // Fails with nothing changed if they do not fit.
   void seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
-                   const std::vector<const uint8_t*>& rows);
+                   const std::vector<const uint8_t*>& rows, int32_t n_window,
+                   const std::vector<const float*>& window_rows);
   const Model& model() const { return model_; }
   uint32_t n_ctx() const { return kv_->n_ctx(); }
   std::string describe_plan();

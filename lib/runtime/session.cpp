@@ -26,7 +26,7 @@ struct Header {
   uint32_t n_components;
   uint64_t model_fingerprint;
   uint32_t n_tokens;
-  uint32_t reserved;
+  uint32_t n_window;  // exact f32 copies of the last rows (FP8 pages' recent-row window)
 };
 static_assert(sizeof(Header) == 32);
 
@@ -110,6 +110,8 @@ void save_session(Context& ctx, int32_t seq, const std::string& path) {
   h.n_components = static_cast<uint32_t>(comps.size());
   h.model_fingerprint = model_fingerprint(ctx.model());
   h.n_tokens = static_cast<uint32_t>(n);
+  const int32_t first = kv.window() > 0 ? kv.window_first(seq) : n;
+  h.n_window = static_cast<uint32_t>(n - first);
   append(out, &h, sizeof h);
   for (const KvComponentSpec& c : comps) {
     const ComponentHeader ch{static_cast<uint32_t>(c.type), static_cast<uint32_t>(c.row_bytes())};
@@ -120,6 +122,11 @@ void save_session(Context& ctx, int32_t seq, const std::string& path) {
     const size_t at = out.size();
     out.resize(at + static_cast<size_t>(n) * comps[c].row_bytes());
     kv.read_rows(seq, c, n, out.data() + at);
+  }
+  for (size_t c = 0; c < comps.size(); ++c) {
+    if (!traits(comps[c].type).quantized) continue;
+    for (int32_t p = first; p < n; ++p)
+      append(out, kv.window_row(c, seq, p), static_cast<size_t>(comps[c].row_elems) * sizeof(float));
   }
   const uint64_t sum = XXH3_64bits(out.data(), out.size());
   append(out, &sum, sizeof sum);
@@ -186,8 +193,13 @@ std::vector<int32_t> load_session(Context& ctx, int32_t seq, const std::string& 
            path, find_type(ch.type) ? find_type(ch.type)->name : "unknown", type_name(c.type));
   }
   const int32_t n = static_cast<int32_t>(h.n_tokens);
+  if (h.n_window > h.n_tokens || static_cast<int32_t>(h.n_window) > ctx.kv().window())
+    bad("has more exact recent rows than this context keeps");
   size_t need = at + size_t{h.n_tokens} * sizeof(int32_t) + 8;
-  for (const KvComponentSpec& c : comps) need += size_t{h.n_tokens} * c.row_bytes();
+  for (const KvComponentSpec& c : comps) {
+    need += size_t{h.n_tokens} * c.row_bytes();
+    if (traits(c.type).quantized) need += size_t{h.n_window} * c.row_elems * sizeof(float);
+  }
   if (need != data.size()) bad("has an inconsistent size");
   std::vector<int32_t> tokens(n);
   std::memcpy(tokens.data(), data.data() + at, tokens.size() * sizeof(int32_t));
@@ -197,7 +209,17 @@ std::vector<int32_t> load_session(Context& ctx, int32_t seq, const std::string& 
     rows.push_back(data.data() + at);
     at += size_t{h.n_tokens} * c.row_bytes();
   }
-  ctx.seq_restore(seq, tokens.data(), n, rows);
+  std::vector<const float*> window_rows(comps.size(), nullptr);
+  std::vector<std::vector<float>> window_copy(comps.size());  // aligned copies of the file's
+  for (size_t c = 0; c < comps.size(); ++c) {
+    if (!traits(comps[c].type).quantized) continue;
+    const size_t floats = size_t{h.n_window} * comps[c].row_elems;
+    window_copy[c].resize(floats);
+    std::memcpy(window_copy[c].data(), data.data() + at, floats * sizeof(float));
+    window_rows[c] = window_copy[c].data();
+    at += floats * sizeof(float);
+  }
+  ctx.seq_restore(seq, tokens.data(), n, rows, static_cast<int32_t>(h.n_window), window_rows);
   return tokens;
 }
 

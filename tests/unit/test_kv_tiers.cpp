@@ -212,3 +212,33 @@ TEST_CASE("FP8 KV rows: power-of-two scales, bounded error, half the bytes", "[k
     }
   }
 }
+
+TEST_CASE("the FP8 recent-row window forgets rows its ring overwrote", "[kv][fp8]") {
+  std::vector<KvComponentSpec> comps = {{"k", DType::FP8_KV, 32, 0}, {"v", DType::FP8_KV, 32, 0}};
+  KvCache kv(comps, 8, 64, 1, {}, {}, KvWindow{4, 16});
+  auto append_rows = [&](int n) {
+    std::vector<int32_t> s(n, 0), p(n);
+    for (int i = 0; i < n; ++i) p[i] = kv.seq_length(0) + i;
+    kv.begin_batch(n, s.data(), p.data());
+    for (int i = 0; i < n; ++i)
+      for (int c = 0; c < 2; ++c) kv.window_row(c, 0, p[i])[0] = static_cast<float>(p[i]);
+  };
+  for (int i = 0; i < 5; ++i) append_rows(8);  // 40 rows; the ring holds 24..39
+  CHECK(kv.window_first(0) == 36);
+  const KvView& v = *kv.view();
+  CHECK(v.window_row(0, 0, 39, 39) != nullptr);
+  CHECK(v.window_row(0, 0, 36, 39) != nullptr);
+  CHECK(v.window_row(0, 0, 35, 39) == nullptr);  // outside the window: read the page
+  CHECK(v.window_row(0, 0, 39, 39)[0] == 39.0f);
+
+  kv.remove(0, 35, -1);  // short tail: rows 31..34 are still in the ring
+  CHECK(kv.window_first(0) == 31);
+  CHECK(v.window_row(0, 0, 34, 35)[0] == 34.0f);
+  kv.remove(0, 20, -1);  // long tail: rows 16..19 were overwritten by 32..35
+  CHECK(kv.window_first(0) == 20);
+  CHECK(v.window_row(0, 0, 19, 20) == nullptr);
+  append_rows(1);  // new rows are exact again
+  CHECK(v.window_row(0, 0, 20, 20)[0] == 20.0f);
+  kv.clear(0);
+  CHECK(kv.window_first(0) == 0);
+}
