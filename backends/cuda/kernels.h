@@ -1,0 +1,55 @@
+// Launchers of the CUDA kernels, callable from host C++ (the .cu files hold the kernels).
+// Tensors cross as DevTensor: the shape, strides and device address of a graph tensor.
+// Every launcher enqueues on `stream` and returns at once; a launch error throws.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/core/dtype.h"
+#include "lib/core/float_conv.h"  // V4_HD
+#include "lib/core/tensor.h"
+
+namespace v4::cuda {
+
+struct DevTensor {
+  void* data = nullptr;  // device address
+  DType type = DType::F32;
+  int64_t ne[kMaxDims] = {1, 1, 1, 1};
+  size_t nb[kMaxDims] = {0, 0, 0, 0};
+
+  V4_HD int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }
+};
+
+enum class EltOp : int { add, mul, scale, silu, swiglu };
+
+// Throws with the kernel's name if the last launch failed. (Errors are raised from host .cpp
+// code: the .cu files stay free of fmt, which nvcc need not parse.)
+void check_launch(const char* kernel);
+[[noreturn]] void fail_weight_type(DType t);
+
+void launch_get_rows(const DevTensor& table, const DevTensor& ids, const DevTensor& out,
+                     cudaStream_t s);
+// Decode matvec: out[N, M] = W[K, N] x X[K, M] for small M, one warp per weight row.
+void launch_matvec(const DevTensor& w, const DevTensor& x, const DevTensor& out, cudaStream_t s);
+// Prefill: tensor-core (WMMA f16 in, f32 accumulate) tiles of dequantised weights.
+void launch_matmul_mma(const DevTensor& w, const DevTensor& x, const DevTensor& out,
+                       cudaStream_t s);
+// Elementwise ops; b is null for unary ones, `f` is the scale factor.
+void launch_eltwise(EltOp op, const DevTensor& a, const DevTensor* b, float f, const DevTensor& out,
+                    cudaStream_t s);
+void launch_rms_norm(const DevTensor& x, float eps, const DevTensor& out, cudaStream_t s);
+void launch_rope(const DevTensor& x, const DevTensor& pos, const float* freq_factors,
+                 const RopeParams& p, const DevTensor& out, cudaStream_t s);
+void launch_softmax(const DevTensor& x, float scale, bool causal, const DevTensor& out,
+                    cudaStream_t s);
+// Converts x (any type row_value knows) into out's type (F32, F16, BF16 or F8_E4M3).
+void launch_copy(const DevTensor& x, const DevTensor& out, cudaStream_t s);
+
+// Whether matvec/mma can read weights of type t, and copy can write type t.
+bool weight_type_supported(DType t);
+bool copy_dst_supported(DType t);
+
+}  // namespace v4::cuda
