@@ -14,4 +14,6 @@ void fail_weight_type(DType t) {
   fail(Status::unsupported, "cuda: no kernel for weight type {}", type_name(t));
 }
 
+void fail_unsupported(const char* what) { fail(Status::unsupported, "cuda: {}", what); }
+
 }  // namespace v4::cuda

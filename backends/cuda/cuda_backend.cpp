@@ -4,7 +4,8 @@
 // filled on the host are copied to device staging at the start of each compute(). Kernels
 // run in order on one stream; compute() waits for it before returning, so the caller may
 // read outputs right away (an asynchronous hand-off through events is the next step).
-// kv_store and attention are not supported yet: the scheduler leaves them on the CPU.
+// kv_store and attention run here when the KV pages are device memory (a device KV tier);
+// with today's host tier supports() says no and the scheduler leaves them on the CPU.
 #include "backends/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_kv_mirror.h"
 #include "backends/cuda/cuda_memory_pool.h"
 #include "backends/cuda/cuda_stream.h"
 #include "backends/cuda/kernels.h"
@@ -20,6 +22,7 @@
 namespace v4 {
 namespace {
 
+using cuda::DevKvView;
 using cuda::DevTensor;
 
 // Activation columns up to which mul_mat runs the matvec kernel (beyond: tensor cores).
@@ -36,6 +39,17 @@ bool host_memory(const void* p) {
   return attr.type == cudaMemoryTypeUnregistered;
 }
 
+// Components kc and vc of the node's KV view are device memory of types the kernels read.
+bool kv_on_device(const Tensor& node) {
+  const auto* kv = static_cast<const KvView*>(node.pparam);
+  if (!kv || !kv->comps) return false;
+  for (int c : {node.iparam[0], node.iparam[1]}) {
+    const KvComponentView& comp = kv->comps[c];
+    if (!comp.base || host_memory(comp.base) || !cuda::kv_type_supported(comp.type)) return false;
+  }
+  return true;
+}
+
 const Tensor* base_of(const Tensor* t) {
   while (t->op == Op::view) t = t->src[0];
   return t;
@@ -43,9 +57,11 @@ const Tensor* base_of(const Tensor* t) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device), pool_(device), stream_(device) {}
+  explicit CudaBackend(int device)
+      : device_(device), pool_(device), stream_(device), kv_mirror_(pool_) {}
   ~CudaBackend() override {
     for (auto& [host, dev] : uploads_) pool_.free(dev.ptr);
+    if (partials_) pool_.free(partials_);
   }
 
   const char* name() const override { return "cuda"; }
@@ -80,8 +96,12 @@ class CudaBackend final : public Backend {
                node.extra != nullptr;
       case Op::copy:
         return dm::row_value_supported(a->type) && cuda::copy_dst_supported(node.type);
+      case Op::kv_store:
+        return is_f32(a) && is_f32(b) && kv_on_device(node);
+      case Op::attention:
+        return is_f32(a) && cuda::attention_head_dim_supported(a->ne[0]) && kv_on_device(node);
       default:
-        return false;  // kv_store, attention: on the CPU until the KV view settles
+        return false;
     }
   }
 
@@ -105,6 +125,7 @@ class CudaBackend final : public Backend {
 
   bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
     V4_CUDA_CHECK(cudaSetDevice(device_));
+    kv_mirror_.invalidate();
     for (auto& [host, up] : uploads_)
       if (up.is_input)
         V4_CUDA_CHECK(
@@ -191,15 +212,44 @@ class CudaBackend final : public Backend {
       }
       case Op::copy:
         return cuda::launch_copy(src(0), out, s);
+      case Op::kv_store: {
+        const KvView& kv = *static_cast<const KvView*>(node.pparam);
+        kv_mirror_.upload(kv, s);
+        const DevKvView view = kv_mirror_.view(kv, node.iparam[0], node.iparam[1]);
+        return cuda::launch_kv_store(src(0), src(1), view, s);
+      }
+      case Op::attention:
+        return run_attention(node, out, s);
       default:
         fail(Status::unsupported, "cuda: no kernel for op {} (node '{}')", op_name(node.op),
              node.name);
     }
   }
 
+  void run_attention(const Tensor& node, const DevTensor& out, cudaStream_t s) {
+    const KvView& kv = *static_cast<const KvView*>(node.pparam);
+    kv_mirror_.upload(kv, s);
+    const DevTensor q = dev(node.src[0]);
+    const int32_t rows = kv_mirror_.max_rows();
+    const size_t need = cuda::attention_partials_floats(q.ne[0], q.ne[1], kv.n_tokens,
+                                                        cuda::attention_splits(rows)) *
+                        sizeof(float);
+    if (need > partials_bytes_) {  // grows with the context, then stays
+      stream_.synchronize();       // the old buffer may still be read by queued kernels
+      if (partials_) pool_.free(partials_);
+      partials_ = pool_.alloc(need, 256);
+      partials_bytes_ = need;
+    }
+    cuda::launch_attention(q, kv_mirror_.view(kv, node.iparam[0], node.iparam[1]), node.iparam[2],
+                           node.fparam[0], rows, static_cast<float*>(partials_), out, s);
+  }
+
   int device_;
   cuda::MemoryPool pool_;
   cuda::Stream stream_;
+  cuda::KvMirror kv_mirror_;
+  void* partials_ = nullptr;  // attention's per-split (m, l, acc) scratch
+  size_t partials_bytes_ = 0;
   std::unordered_map<const void*, Upload> uploads_;  // host address -> device copy
 };
 

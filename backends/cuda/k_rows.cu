@@ -17,25 +17,6 @@ __global__ void get_rows_kernel(DevTensor table, DevTensor ids, DevTensor out) {
     dst[j] = dm::row_value(table.type, src, j);
 }
 
-__device__ void store_as(DType t, uint8_t* row, int64_t j, float v) {
-  switch (t) {
-    case DType::F32:
-      reinterpret_cast<float*>(row)[j] = v;
-      break;
-    case DType::F16:
-      reinterpret_cast<uint16_t*>(row)[j] = f32_to_f16(v);
-      break;
-    case DType::BF16:
-      reinterpret_cast<uint16_t*>(row)[j] = f32_to_bf16(v);
-      break;
-    case DType::F8_E4M3:
-      row[j] = f32_to_fp8_e4m3(v);
-      break;
-    default:
-      break;  // copy_dst_supported keeps other types off the device
-  }
-}
-
 __global__ void copy_kernel(DevTensor x, DevTensor out) {
   const int64_t i = blockIdx.x;
   const auto* src = static_cast<const uint8_t*>(x.data) + i * x.nb[1];

@@ -99,4 +99,24 @@ void with_weight_type(DType t, F&& f) {
   }
 }
 
+// Stores v as element j of a row of type t (F32, F16, BF16 or E4M3; others are never asked).
+__device__ __forceinline__ void store_as(DType t, uint8_t* row, int64_t j, float v) {
+  switch (t) {
+    case DType::F32:
+      reinterpret_cast<float*>(row)[j] = v;
+      break;
+    case DType::F16:
+      reinterpret_cast<uint16_t*>(row)[j] = f32_to_f16(v);
+      break;
+    case DType::BF16:
+      reinterpret_cast<uint16_t*>(row)[j] = f32_to_bf16(v);
+      break;
+    case DType::F8_E4M3:
+      row[j] = f32_to_fp8_e4m3(v);
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace v4::cuda

@@ -18,6 +18,7 @@
 #include "backends/cuda/cuda_backend.h"
 #include "lib/core/error.h"
 #include "lib/core/graph.h"
+#include "lib/core/kv_view.h"
 #include "lib/core/threadpool.h"
 
 using namespace v4;
@@ -84,8 +85,10 @@ struct Runner {
   ThreadPool pool{1};
   int failures = 0, cases = 0;
 
+  // before_cuda runs between the CPU and the CUDA run (e.g. to point a KV view at device pages).
   void run(const std::string& name, double max_nmse,
-           const std::function<Tensor*(Graph&, Store&)>& build) {
+           const std::function<Tensor*(Graph&, Store&)>& build,
+           const std::function<void()>& before_cuda = {}) {
     Store store;
     Graph g;
     Tensor* out = build(g, store);
@@ -96,6 +99,7 @@ struct Runner {
     cpu->compute(nodes.data(), nodes.size(), env);
     const std::vector<float> ref = as_f32(out, out->data);
 
+    if (before_cuda) before_cuda();
     std::vector<void*> device_bufs;
     bind_nodes(g, [&](size_t n) { return device_bufs.emplace_back(cuda->alloc(n, 256)); });
     for (Tensor* n : nodes)
@@ -209,6 +213,56 @@ void copy_cases(Runner& r) {
   });
 }
 
+// kv_store of a batch, then attention over the paged cache: one long sequence (several
+// split-K chunks, pages out of order) decoding one token and a short one prefilling three
+// tokens, GQA with two query heads per KV head. The CPU runs on host pages, CUDA on a copy of
+// the same pages in device memory.
+void attention_cases(Runner& r) {
+  for (DType kv_type : {DType::F32, DType::F16}) {
+    constexpr int kShift = 4, kPageRows = 1 << kShift, kHd = 64, kHeads = 4, kKvHeads = 2;
+    constexpr int kRowElems = kHd * kKvHeads, kLongPos = 600, kPages = 41;
+    const size_t row_b = row_bytes(kv_type, kRowElems);
+    const size_t storage_b = size_t{kPages} * kPageRows * row_b;
+    // The graph holds a pointer to the view; all of this lives until run() returns.
+    KvView kv;
+    KvComponentView comps_host[2], comps_dev[2];
+    std::vector<uint32_t> seq0, seq1{40};
+    for (int p = 0; p <= kLongPos >> kShift; ++p) seq0.push_back(static_cast<uint32_t>(39 - p));
+    const uint32_t* tables[] = {seq0.data(), seq1.data()};
+    const int32_t tok_seq[] = {0, 1, 1, 1}, tok_pos[] = {kLongPos, 0, 1, 2};
+    std::vector<float> scratch(kLongPos + 1);
+    std::vector<void*> device_pages;
+    r.run(
+        fmt::format("kv_store + attention kv {} (split-K, GQA)", type_name(kv_type)),
+        kv_type == DType::F32 ? kF32 : kQuant,
+        [&](Graph& g, Store& st) {
+          for (int c = 0; c < 2; ++c) {
+            const std::vector<float> rows = st.normal(int64_t{kPages} * kPageRows * kRowElems);
+            auto* host = static_cast<uint8_t*>(st.bytes(storage_b));
+            traits(kv_type).from_f32(rows.data(), host, static_cast<int64_t>(rows.size()));
+            void* dev = device_pages.emplace_back(r.cuda->alloc(storage_b, 256));
+            cuda_copy_to_device(dev, host, storage_b);
+            comps_host[c] = {host, row_b, kv_type, kRowElems};
+            comps_dev[c] = {static_cast<uint8_t*>(dev), row_b, kv_type, kRowElems};
+          }
+          kv.page_rows = kPageRows;
+          kv.page_shift = kShift;
+          kv.comps = comps_host;
+          kv.seq_pages = tables;
+          kv.n_tokens = 4;
+          kv.tok_seq = tok_seq;
+          kv.tok_pos = tok_pos;
+          kv.scratch = scratch.data();
+          kv.scratch_stride = kLongPos + 1;
+          Tensor* store =
+              g.kv_store(st.f32_input(g, kRowElems, 4), st.f32_input(g, kRowElems, 4), &kv, 0, 1);
+          return g.attention(st.f32_input(g, kHd, kHeads, 4), store, &kv, 0, 1, kKvHeads, 0.125f);
+        },
+        [&] { kv.comps = comps_dev; });
+    for (void* p : device_pages) r.cuda->free(p);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -227,6 +281,7 @@ int main() {
     elementwise_cases(r);
     rope_cases(r);
     copy_cases(r);
+    attention_cases(r);
     std::printf("%d of %d cases passed\n", r.cases - r.failures, r.cases);
     return r.failures == 0 ? 0 : 1;
   } catch (const Error& e) {
