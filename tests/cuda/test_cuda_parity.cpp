@@ -230,7 +230,8 @@ void attention_cases(Runner& r) {
     for (int p = 0; p <= kLongPos >> kShift; ++p) seq0.push_back(static_cast<uint32_t>(39 - p));
     const uint32_t* tables[] = {seq0.data(), seq1.data()};
     const int32_t tok_seq[] = {0, 1, 1, 1}, tok_pos[] = {kLongPos, 0, 1, 2};
-    std::vector<float> scratch(kLongPos + 1);
+    // The CPU's scratch: n_ctx scores per query head of a KV group (the CUDA kernel needs none).
+    std::vector<float> scratch((kLongPos + 1) * (kHeads / kKvHeads));
     std::vector<void*> device_pages;
     r.run(
         fmt::format("kv_store + attention kv {} (split-K, GQA)", type_name(kv_type)),
@@ -253,7 +254,7 @@ void attention_cases(Runner& r) {
           kv.tok_seq = tok_seq;
           kv.tok_pos = tok_pos;
           kv.scratch = scratch.data();
-          kv.scratch_stride = kLongPos + 1;
+          kv.scratch_stride = static_cast<int64_t>(scratch.size());
           Tensor* store =
               g.kv_store(st.f32_input(g, kRowElems, 4), st.f32_input(g, kRowElems, 4), &kv, 0, 1);
           return g.attention(st.f32_input(g, kHd, kHeads, 4), store, &kv, 0, 1, kKvHeads, 0.125f);
