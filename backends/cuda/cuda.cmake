@@ -6,7 +6,7 @@
 # V4_CUDA_CONFIG_DEPS (lines for the installed package config).
 include(CheckLanguage)
 check_language(CUDA)
-if(CMAKE_CUDA_COMPILER)
+if(CMAKE_CUDA_COMPILER AND NOT V4_SANITIZE)  # sanitizer builds leave CUDA out
   set(V4_CUDA_DEFAULT ON)
 else()
   set(V4_CUDA_DEFAULT OFF)

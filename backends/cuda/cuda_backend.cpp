@@ -109,6 +109,7 @@ class CudaBackend final : public Backend {
   void free(void* ptr) override { pool_.free(ptr); }
 
   void prepare(Tensor* const* nodes, size_t n) override {
+    V4_CUDA_CHECK(cudaSetDevice(device_));  // copies go to the current device
     for (size_t i = 0; i < n; ++i)
       for (const Tensor* s : nodes[i]->src) {
         if (!s) continue;
