@@ -1,10 +1,13 @@
 // The layer placement planner (lib/exec/placement) with fake devices: proportional split,
-// explicit ratios, peer copy vs host bounce, too little memory, one device, bad input.
+// explicit ratios, peer copy vs host bounce, too little memory, one device, bad input; and the
+// footprint of the bundled model (lib/model/model_footprint) it plans from.
 #include <catch2/catch.hpp>
 #include <numeric>
 
 #include "lib/core/error.h"
 #include "lib/exec/placement.h"
+#include "lib/model/arch/arch.h"
+#include "lib/model/model_footprint.h"
 #include "tests/unit/test_support.h"
 
 using v4::Crossing;
@@ -152,4 +155,33 @@ TEST_CASE("placement: a device too small for any layer gets none", "[placement]"
   CHECK(p.crossings[0].from_device == 0);
   CHECK(p.crossings[0].to_device == 2);
   CHECK(p.crossings[0].how == Crossing::host_bounce);  // no peer table: host bounce
+}
+
+TEST_CASE("placement: the bundled model's footprint and a plan for it", "[placement]") {
+  const auto file = v4::gguf::File::open(std::string(V4_MODELS_DIR) + "/stories260K-f32.gguf");
+  const auto arch = v4::make_architecture(*file);
+  const int32_t n_layer = arch->info().n_layer;
+  const auto kv = arch->kv_components(v4::DType::F16);
+  const ModelFootprint fp = v4::model_footprint(*file, n_layer, kv, 256);
+  REQUIRE(fp.layer_bytes.size() == static_cast<size_t>(n_layer));
+  uint64_t total = 0;
+  for (const auto& t : file->tensors()) total += t.nbytes;
+  const uint64_t layers =
+      std::accumulate(fp.layer_bytes.begin(), fp.layer_bytes.end(), uint64_t{0});
+  const bool tied = file->find_tensor("output.weight") == nullptr;
+  // Every tensor is counted once, the embedding a second time when the output layer uses it.
+  CHECK(layers + fp.output_bytes + fp.embedding_bytes == total + (tied ? fp.embedding_bytes : 0));
+  CHECK(fp.embedding_bytes == file->find_tensor("token_embd.weight")->nbytes);
+  for (int32_t l = 0; l < n_layer; ++l) {
+    CHECK(fp.layer_bytes[static_cast<size_t>(l)] > 0);
+    uint64_t kv_l = 0;  // K and V rows of this layer for 256 tokens
+    for (const auto& c : kv)
+      if (c.name.rfind("blk." + std::to_string(l) + ".", 0) == 0) kv_l += c.row_bytes() * 256;
+    CHECK(kv_l > 0);
+    CHECK(fp.kv_bytes[static_cast<size_t>(l)] == kv_l);
+  }
+  PlacementRequest r = two_devices(1 << 20, 1 << 20, true);
+  const Placement p = v4::plan_placement(r, fp);
+  CHECK(p.layer_device.size() == static_cast<size_t>(n_layer));
+  CHECK(contiguous(p));
 }
