@@ -13,8 +13,10 @@ namespace {
 
 namespace wmma = nvcuda::wmma;
 constexpr int kTile = 32;
-constexpr int kLd = kTile + 8;     // half elements per shared row (16-byte multiple, skews banks)
-constexpr int kLdOut = kTile + 4;  // floats per row of the output tile
+constexpr int kLd = kTile + 8;       // half elements per shared row (16-byte multiple, skews banks)
+constexpr int kLdOut = kTile + 4;    // floats per row of the output tile
+constexpr int kThreads = 4 * kWarp;  // one 8-element group of a 32x32 tile per thread
+static_assert(kTile * kTile == kThreads * 8);
 
 template <DType T>
 __global__ void mma_kernel(DevTensor w, DevTensor x, DevTensor out) {
@@ -30,15 +32,24 @@ __global__ void mma_kernel(DevTensor w, DevTensor x, DevTensor out) {
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
   wmma::fill_fragment(acc, 0.0f);
   for (int64_t k0 = 0; k0 < k_len; k0 += kTile) {
-    for (int i = threadIdx.x; i < kTile * kTile; i += blockDim.x) {
-      const int r = i / kTile, kk = i % kTile;
-      const int64_t gk = k0 + kk;
-      float wv = 0.0f, xv = 0.0f;
-      if (row0 + r < n_rows && gk < k_len)
-        wv = dm::row_value(T, static_cast<const uint8_t*>(w.data) + (row0 + r) * w.nb[1], gk);
-      if (tok0 + r < n_tok && gk < k_len) xv = frow(x, tok0 + r)[gk];
-      ws[r * kLd + kk] = __float2half(wv);
-      xs[r * kLd + kk] = __float2half(xv);
+    {  // each of the 128 threads fills 8 consecutive k of one weight row and one token
+      const int r = threadIdx.x / 4, kk0 = (threadIdx.x % 4) * 8;
+      const int64_t gk = k0 + kk0, row = row0 + r, tok = tok0 + r;
+      const auto* wrow = static_cast<const uint8_t*>(w.data) + row * w.nb[1];
+      float wv[8];
+      if (row < n_rows && gk + 8 <= k_len) {
+        dm::decode8<T>(wrow, gk, wv);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          wv[e] = row < n_rows && gk + e < k_len ? dm::row_value(T, wrow, gk + e) : 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        ws[r * kLd + kk0 + e] = __float2half(wv[e]);
+        xs[r * kLd + kk0 + e] =
+            __float2half(tok < n_tok && gk + e < k_len ? frow(x, tok)[gk + e] : 0.0f);
+      }
     }
     __syncthreads();
 #pragma unroll
@@ -67,7 +78,7 @@ void launch_matmul_mma(const DevTensor& w, const DevTensor& x, const DevTensor& 
   const dim3 grid(static_cast<unsigned>((w.ne[1] + kTile - 1) / kTile),
                   static_cast<unsigned>((x.n_rows() + kTile - 1) / kTile));
   with_weight_type(w.type, [&](auto tag) {
-    mma_kernel<decltype(tag)::value><<<grid, 4 * kWarp, 0, s>>>(w, x, out);
+    mma_kernel<decltype(tag)::value><<<grid, kThreads, 0, s>>>(w, x, out);
   });
   check_launch("matmul_mma");
 }

@@ -22,9 +22,13 @@ __global__ void matvec_kernel(DevTensor w, DevTensor x, DevTensor out, int64_t c
   for (int c = 0; c < kMaxCols; ++c) acc[c] = 0.0f;
   for (int64_t base = lane * kPerLane; base < k; base += kWarp * kPerLane) {
     float wv[kPerLane];
+    if (base + kPerLane <= k) {
+      dm::decode8<T>(wrow, base, wv);  // block scales decoded once for the 8
+    } else {                           // the tail of a plain-type row
 #pragma unroll
-    for (int e = 0; e < kPerLane; ++e)
-      wv[e] = base + e < k ? dm::row_value(T, wrow, base + e) : 0.0f;
+      for (int e = 0; e < kPerLane; ++e)
+        wv[e] = base + e < k ? dm::row_value(T, wrow, base + e) : 0.0f;
+    }
 #pragma unroll
     for (int c = 0; c < kMaxCols; ++c) {
       if (c >= nc) break;

@@ -90,6 +90,42 @@ TEST_CASE("device_math: row_value equals the reference dequantiser bit for bit",
   }
 }
 
+template <DType T>
+int decode8_mismatches(const std::vector<uint8_t>& q, const std::vector<float>& ref) {
+  int bad = 0;
+  for (size_t i0 = 0; i0 < ref.size(); i0 += 8) {
+    float out[8];
+    v4::dm::decode8<T>(q.data(), static_cast<int64_t>(i0), out);
+    for (int e = 0; e < 8; ++e) bad += same_bits(out[e], ref[i0 + static_cast<size_t>(e)]) ? 0 : 1;
+  }
+  return bad;
+}
+
+TEST_CASE("device_math: decode8 equals the reference dequantiser bit for bit", "[device_math]") {
+  using Fn = int (*)(const std::vector<uint8_t>&, const std::vector<float>&);
+  const std::pair<DType, Fn> types[] = {{DType::F32, decode8_mismatches<DType::F32>},
+                                        {DType::F16, decode8_mismatches<DType::F16>},
+                                        {DType::BF16, decode8_mismatches<DType::BF16>},
+                                        {DType::Q8_0, decode8_mismatches<DType::Q8_0>},
+                                        {DType::Q4_0, decode8_mismatches<DType::Q4_0>},
+                                        {DType::Q4_1, decode8_mismatches<DType::Q4_1>},
+                                        {DType::Q5_0, decode8_mismatches<DType::Q5_0>},
+                                        {DType::Q5_1, decode8_mismatches<DType::Q5_1>},
+                                        {DType::Q4_K, decode8_mismatches<DType::Q4_K>},
+                                        {DType::Q5_K, decode8_mismatches<DType::Q5_K>},
+                                        {DType::Q6_K, decode8_mismatches<DType::Q6_K>},
+                                        {DType::FP8_B32, decode8_mismatches<DType::FP8_B32>}};
+  for (const auto& [t, mismatches] : types)
+    for (int scrambled = 0; scrambled < 2; ++scrambled) {
+      INFO(v4::type_name(t) << (scrambled ? " (scrambled quants)" : ""));
+      std::vector<uint8_t> q = random_row(t, 768, 11u + static_cast<uint32_t>(t));
+      if (scrambled) scramble_quants(t, q, 5u);
+      std::vector<float> ref(768);
+      v4::traits(t).to_f32(q.data(), ref.data(), 768);
+      CHECK(mismatches(q, ref) == 0);
+    }
+}
+
 TEST_CASE("device_math: E4M3 elements and every 8-bit code", "[device_math]") {
   for (int c = 0; c < 256; ++c) {
     const auto b = static_cast<uint8_t>(c);

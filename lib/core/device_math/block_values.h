@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "lib/core/device_math/exact_ops.h"
 #include "lib/core/dtype.h"
@@ -147,6 +148,87 @@ V4_HD float row_value(DType t, const uint8_t* row, int64_t i) {
       return q6_k_value(block_of<BlockQ6_K>(row, i, kQK_K), j256);
     default:
       return 0.0f;
+  }
+}
+
+}  // namespace v4::dm
+
+namespace v4::dm {
+
+// Elements i0 .. i0 + 7 of a row of type T (i0 a multiple of 8, all 8 inside the row): the
+// scales of their block are decoded once for the 8 (eight consecutive elements never straddle a
+// block or a K-quant sub-block), so a GPU lane reads each byte it needs once. Same arithmetic as
+// row_value, element for element.
+template <DType T>
+V4_HD void decode8(const uint8_t* row, int64_t i0, float* out) {
+  const int j0 = static_cast<int>(
+      i0 & (T == DType::Q4_K || T == DType::Q5_K || T == DType::Q6_K ? kQK_K - 1 : kQK - 1));
+  if constexpr (T == DType::Q8_0) {
+    const BlockQ8_0& b = block_of<BlockQ8_0>(row, i0, kQK);
+    const float d = f16_to_f32(b.d);
+    for (int e = 0; e < 8; ++e) out[e] = mul_rn(static_cast<float>(b.qs[j0 + e]), d);
+  } else if constexpr (T == DType::Q4_0 || T == DType::Q4_1) {
+    using Block = std::conditional_t<T == DType::Q4_0, BlockQ4_0, BlockQ4_1>;
+    const Block& b = block_of<Block>(row, i0, kQK);
+    const uint8_t* q = b.qs + (j0 & 15);
+    const int shift = j0 >= 16 ? 4 : 0;
+    const float d = f16_to_f32(b.d);
+    for (int e = 0; e < 8; ++e) {
+      const int level = (q[e] >> shift) & 0x0F;
+      if constexpr (T == DType::Q4_0)
+        out[e] = mul_rn(static_cast<float>(level - 8), d);
+      else
+        out[e] = add_rn(mul_rn(static_cast<float>(level), d), f16_to_f32(b.m));
+    }
+  } else if constexpr (T == DType::Q5_0 || T == DType::Q5_1) {
+    using Block = std::conditional_t<T == DType::Q5_0, BlockQ5_0, BlockQ5_1>;
+    const Block& b = block_of<Block>(row, i0, kQK);
+    const uint8_t* q = b.qs + (j0 & 15);
+    const int shift = j0 >= 16 ? 4 : 0;
+    const uint8_t high = b.qh[j0 >> 3];  // the 5th bits of these 8 elements
+    const float d = f16_to_f32(b.d);
+    for (int e = 0; e < 8; ++e) {
+      const int level = ((q[e] >> shift) & 0x0F) | (((high >> e) & 1) << 4);
+      if constexpr (T == DType::Q5_0)
+        out[e] = mul_rn(static_cast<float>(level - 16), d);
+      else
+        out[e] = add_rn(mul_rn(static_cast<float>(level), d), f16_to_f32(b.m));
+    }
+  } else if constexpr (T == DType::FP8_B32) {
+    const BlockFP8_B32& b = block_of<BlockFP8_B32>(row, i0, kQK);
+    const float d = bf16_to_f32(b.d);
+    for (int e = 0; e < 8; ++e) out[e] = mul_rn(d, fp8_e4m3_to_f32(b.qs[j0 + e]));
+  } else if constexpr (T == DType::Q4_K || T == DType::Q5_K) {
+    using Block = std::conditional_t<T == DType::Q4_K, BlockQ4_K, BlockQ5_K>;
+    const Block& b = block_of<Block>(row, i0, kQK_K);
+    uint8_t sc, m;
+    k4_scale_min(j0 >> 5, b.scales, &sc, &m);
+    const float d = mul_rn(f16_to_f32(b.d), static_cast<float>(sc));
+    const float mn = mul_rn(f16_to_f32(b.dmin), static_cast<float>(m));
+    const uint8_t* q = b.qs + (j0 >> 6) * 32 + (j0 & 31);
+    const int shift = (j0 & 32) ? 4 : 0;
+    for (int e = 0; e < 8; ++e) {
+      int level = (q[e] >> shift) & 0x0F;
+      if constexpr (T == DType::Q5_K) {
+        const int bit = 2 * (j0 >> 6) + ((j0 >> 5) & 1);
+        level |= ((b.qh[(j0 & 31) + e] >> bit) & 1) << 4;
+      }
+      out[e] = sub_rn(mul_rn(d, static_cast<float>(level)), mn);
+    }
+  } else if constexpr (T == DType::Q6_K) {
+    const BlockQ6_K& b = block_of<BlockQ6_K>(row, i0, kQK_K);
+    const int half = j0 >> 7, quarter = (j0 >> 5) & 3, l0 = j0 & 31;
+    const uint8_t* ql = b.ql + 64 * half + l0 + 32 * (quarter & 1);
+    const uint8_t* qh = b.qh + 32 * half + l0;
+    const int shift = quarter < 2 ? 0 : 4;
+    const float d =
+        mul_rn(f16_to_f32(b.d), static_cast<float>(b.scales[8 * half + (l0 >> 4) + 2 * quarter]));
+    for (int e = 0; e < 8; ++e) {
+      const int q = (((ql[e] >> shift) & 0x0F) | (((qh[e] >> (2 * quarter)) & 3) << 4)) - 32;
+      out[e] = mul_rn(d, static_cast<float>(q));
+    }
+  } else {
+    for (int e = 0; e < 8; ++e) out[e] = row_value(T, row, i0 + e);
   }
 }
 
