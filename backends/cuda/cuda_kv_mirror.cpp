@@ -10,6 +10,23 @@ namespace v4::cuda {
 
 KvMirror::~KvMirror() {
   if (device_) pool_.free(device_);
+  for (auto& [group, table] : slots_) pool_.free(table.device);
+}
+
+const uint32_t* KvMirror::group_slots(const KvView& kv, int32_t group, cudaStream_t s) {
+  const size_t bytes = static_cast<size_t>(kv.n_logical_pages) * 4;
+  SlotTable& t = slots_[group];
+  if (t.bytes < bytes) {
+    if (t.device) pool_.free(t.device);
+    t.device = pool_.alloc(bytes, 256);
+    t.bytes = bytes;
+  }
+  // From pageable memory: the call returns once the bytes are staged, so the cache may change
+  // the table right after; kernels queued earlier on `s` finish before the copy lands.
+  V4_CUDA_CHECK(cudaMemcpyAsync(t.device,
+                                kv.block_slot + static_cast<size_t>(group) * kv.n_logical_pages,
+                                bytes, cudaMemcpyHostToDevice, s));
+  return static_cast<const uint32_t*>(t.device);
 }
 
 void KvMirror::upload(const KvView& kv, cudaStream_t s) {
@@ -49,11 +66,14 @@ void KvMirror::upload(const KvView& kv, cudaStream_t s) {
   uploaded_ = &kv;
 }
 
-DevKvView KvMirror::view(const KvView& kv, int kc, int vc) const {
+DevKvView KvMirror::view(const KvView& kv, int kc, int vc, cudaStream_t s) {
   DevKvView d;
   d.page_shift = kv.page_shift;
-  d.k = {kv.comps[kc].base, kv.comps[kc].row_bytes, kv.comps[kc].type};
-  d.v = {kv.comps[vc].base, kv.comps[vc].row_bytes, kv.comps[vc].type};
+  d.slot_bytes = kv.slot_bytes;
+  const KvComponentView& k = kv.comps[kc];
+  const KvComponentView& v = kv.comps[vc];
+  d.k = {k.base, k.row_bytes, k.type, group_slots(kv, k.group, s)};
+  d.v = {v.base, v.row_bytes, v.type, v.group == k.group ? d.k.slots : group_slots(kv, v.group, s)};
   const auto* dev = static_cast<const uint32_t*>(device_);
   d.tok_seq = reinterpret_cast<const int32_t*>(dev);
   d.tok_pos = reinterpret_cast<const int32_t*>(dev + kv.n_tokens);

@@ -40,8 +40,10 @@ __global__ void attention_part_kernel(DevTensor q, DevKvView kv, int group, floa
   dm::SoftmaxPart part;
   const int32_t begin = split * chunk, end = min(begin + chunk, pos + 1);
   for (int32_t j = begin + warp; j < end; j += kWarps) {
-    const uint8_t* krow = dm::kv_row_ptr(kv.k.base, kv.k.row_bytes, pages, kv.page_shift, j);
-    const uint8_t* vrow = dm::kv_row_ptr(kv.v.base, kv.v.row_bytes, pages, kv.page_shift, j);
+    const uint8_t* krow = dm::kv_row_ptr(kv.k.base, kv.slot_bytes, kv.k.row_bytes, pages,
+                                         kv.k.slots, kv.page_shift, j);
+    const uint8_t* vrow = dm::kv_row_ptr(kv.v.base, kv.slot_bytes, kv.v.row_bytes, pages,
+                                         kv.v.slots, kv.page_shift, j);
     float dot = 0.0f;
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {

@@ -11,10 +11,10 @@ __global__ void kv_store_kernel(DevTensor k, DevTensor v, DevKvView kv) {
   const int32_t i = blockIdx.x;
   const uint32_t* pages = kv.pages + static_cast<int64_t>(kv.tok_seq[i]) * kv.pages_stride;
   const int32_t pos = kv.tok_pos[i];
-  auto* krow =
-      const_cast<uint8_t*>(dm::kv_row_ptr(kv.k.base, kv.k.row_bytes, pages, kv.page_shift, pos));
-  auto* vrow =
-      const_cast<uint8_t*>(dm::kv_row_ptr(kv.v.base, kv.v.row_bytes, pages, kv.page_shift, pos));
+  auto* krow = const_cast<uint8_t*>(dm::kv_row_ptr(kv.k.base, kv.slot_bytes, kv.k.row_bytes, pages,
+                                                   kv.k.slots, kv.page_shift, pos));
+  auto* vrow = const_cast<uint8_t*>(dm::kv_row_ptr(kv.v.base, kv.slot_bytes, kv.v.row_bytes, pages,
+                                                   kv.v.slots, kv.page_shift, pos));
   for (int64_t j = threadIdx.x; j < k.ne[0]; j += blockDim.x)
     store_as(kv.k.type, krow, j, frow(k, i)[j]);
   for (int64_t j = threadIdx.x; j < v.ne[0]; j += blockDim.x)

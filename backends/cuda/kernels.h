@@ -49,17 +49,20 @@ void launch_softmax(const DevTensor& x, float scale, bool causal, const DevTenso
 // Converts x (any type row_value knows) into out's type (F32, F16, BF16 or F8_E4M3).
 void launch_copy(const DevTensor& x, const DevTensor& out, cudaStream_t s);
 
-// The paged KV cache as kernels see it: component storage in device memory and each batch
-// sequence's page table flattened into one device array (row s: the pages of sequence s).
+// The paged KV cache as kernels see it (the two levels of lib/core/kv_view.h): component
+// storage in device memory, each component's group slot table, and each batch sequence's
+// logical page table flattened into one device array (row s: the pages of sequence s).
 struct DevKvComp {
   uint8_t* base = nullptr;
   size_t row_bytes = 0;
   DType type = DType::F32;
+  const uint32_t* slots = nullptr;  // logical page -> pool slot for this component's group
 };
 struct DevKvView {
   int32_t page_shift = 0;
+  size_t slot_bytes = 0;
   DevKvComp k, v;
-  const uint32_t* pages = nullptr;  // [n_seq][pages_stride]
+  const uint32_t* pages = nullptr;  // [n_seq][pages_stride] logical pages
   int32_t pages_stride = 0;
   const int32_t* tok_seq = nullptr;  // per batch token, device memory
   const int32_t* tok_pos = nullptr;

@@ -214,9 +214,9 @@ void copy_cases(Runner& r) {
 }
 
 // kv_store of a batch, then attention over the paged cache: one long sequence (several
-// split-K chunks, pages out of order) decoding one token and a short one prefilling three
-// tokens, GQA with two query heads per KV head. The CPU runs on host pages, CUDA on a copy of
-// the same pages in device memory.
+// split-K chunks, logical pages and pool slots out of order) decoding one token and a short one
+// prefilling three tokens, GQA with two query heads per KV head. The CPU runs on host pages, CUDA
+// on a copy of the same pages in device memory.
 void attention_cases(Runner& r) {
   for (DType kv_type : {DType::F32, DType::F16}) {
     constexpr int kShift = 4, kPageRows = 1 << kShift, kHd = 64, kHeads = 4, kKvHeads = 2;
@@ -229,6 +229,8 @@ void attention_cases(Runner& r) {
     std::vector<uint32_t> seq0, seq1{40};
     for (int p = 0; p <= kLongPos >> kShift; ++p) seq0.push_back(static_cast<uint32_t>(39 - p));
     const uint32_t* tables[] = {seq0.data(), seq1.data()};
+    std::vector<uint32_t> block_slot(kPages);  // one group (K and V): logical page -> slot
+    for (uint32_t p = 0; p < kPages; ++p) block_slot[p] = (p * 7) % kPages;
     const int32_t tok_seq[] = {0, 1, 1, 1}, tok_pos[] = {kLongPos, 0, 1, 2};
     // The CPU's scratch: n_ctx scores per query head of a KV group (the CUDA kernel needs none).
     std::vector<float> scratch((kLongPos + 1) * (kHeads / kKvHeads));
@@ -250,6 +252,9 @@ void attention_cases(Runner& r) {
           kv.page_shift = kShift;
           kv.comps = comps_host;
           kv.seq_pages = tables;
+          kv.slot_bytes = size_t{kPageRows} * row_b;
+          kv.n_logical_pages = kPages;
+          kv.block_slot = block_slot.data();
           kv.n_tokens = 4;
           kv.tok_seq = tok_seq;
           kv.tok_pos = tok_pos;

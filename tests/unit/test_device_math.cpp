@@ -178,23 +178,36 @@ TEST_CASE("device_math: online softmax parts merge to the plain softmax", "[devi
 }
 
 TEST_CASE("device_math: paged row addressing matches KvView::row", "[device_math]") {
+  // Two sequences of logical pages, two groups whose blocks sit in different pool slots.
   const int32_t shift = 4, page_rows = 1 << shift;
-  const uint32_t seq0[] = {5, 2, 9}, seq1[] = {0, 7};
+  const uint32_t n_logical = 5, n_slots = 12;
+  const uint32_t seq0[] = {3, 1, 4}, seq1[] = {0, 2};
   const uint32_t* pages[] = {seq0, seq1};
-  std::vector<uint8_t> storage(12 * page_rows * 24);
-  v4::KvComponentView comp;
-  comp.base = storage.data();
-  comp.row_bytes = 24;
+  const uint32_t block_slot[] = {7, 2,  9, 0, 11,  // group 0
+                                 5, 10, 1, 3, 6};  // group 1
+  const size_t row_b[] = {24, 40};
+  std::vector<uint8_t> storage(n_slots * page_rows * 64);
+  v4::KvComponentView comps[2];
+  for (int c = 0; c < 2; ++c) {
+    comps[c].base = storage.data() + c * page_rows * 24;  // components interleaved in a slot
+    comps[c].row_bytes = row_b[c];
+    comps[c].group = c;
+  }
   v4::KvView kv;
   kv.page_rows = page_rows;
   kv.page_shift = shift;
-  kv.comps = &comp;
+  kv.comps = comps;
+  kv.slot_bytes = page_rows * 64;
+  kv.n_logical_pages = n_logical;
   kv.seq_pages = pages;
-  for (int32_t s = 0; s < 2; ++s)
-    for (int32_t pos = 0; pos < (s == 0 ? 48 : 32); ++pos) {
-      INFO("seq " << s << " pos " << pos);
-      CHECK(v4::dm::kv_row_ptr(comp.base, comp.row_bytes, pages[s], shift, pos) ==
-            kv.row(0, s, pos));
-    }
-  CHECK(v4::dm::kv_row_index(seq0, shift, 17) == 2u * page_rows + 1u);
+  kv.block_slot = block_slot;
+  for (int c = 0; c < 2; ++c)
+    for (int32_t s = 0; s < 2; ++s)
+      for (int32_t pos = 0; pos < (s == 0 ? 48 : 32); ++pos) {
+        INFO("comp " << c << " seq " << s << " pos " << pos);
+        const uint8_t* got = v4::dm::kv_row_ptr(comps[c].base, kv.slot_bytes, row_b[c], pages[s],
+                                                block_slot + c * n_logical, shift, pos);
+        CHECK(got == kv.row(c, s, pos));
+      }
+  CHECK(v4::dm::kv_slot(seq0, block_slot + n_logical, shift, 17) == 10u);  // page 1 of group 1
 }

@@ -123,17 +123,6 @@ Stats stats_of(const std::vector<double>& v) {
   return s;
 }
 
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
-  else if (b >= (1ull << 20))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
-  return buf;
-}
-
 std::string human_count(uint64_t n) {
   char buf[32];
   if (n >= 1000000000ull)
@@ -557,7 +546,7 @@ int bench_main(BenchOptions& o) {
   if (!ctx) return kExitError;
   Runner run(ctx.get(), f.n_vocab, o.seed);
 
-  const int elem = o.context.kv_type == "f16" ? 2 : 4;
+  const double elem = o.context.kv.bytes_per_value();
   // Attention reads the K and V rows of every cached position: at step i of tg the cache
   // holds depth + i + 1 positions, so the mean over the test is depth + (n + 1) / 2.
   const double kv_bytes_per_token = o.n_gen > 0 ? 2.0 * f.n_layer * static_cast<double>(f.kv_dim) *
@@ -567,7 +556,7 @@ int bench_main(BenchOptions& o) {
   if (!o.json) {
     std::printf("model: %s, %s, %s, %s parameters, %d threads, load %s, KV %s\n", f.name.c_str(),
                 f.type.c_str(), human_bytes(f.size).c_str(), human_count(f.n_params).c_str(),
-                threads, load_mode.c_str(), o.context.kv_type.c_str());
+                threads, load_mode.c_str(), o.context.kv.type.c_str());
     std::printf("bytes read per generated token: %s of weights",
                 human_bytes(f.weight_bytes_per_token).c_str());
     if (kv_bytes_per_token > 0)
@@ -652,7 +641,7 @@ int bench_main(BenchOptions& o) {
         j.num("gflops", gflops, 5);
       }
       j.str("load_mode", load_mode)
-          .str("kv_type", o.context.kv_type)
+          .str("kv_type", o.context.kv.type)
           .num("others_cpu", unknown_as_nan(r.others_cpu), 3)
           .strings("flags", flags);
       j.print();

@@ -34,7 +34,7 @@ struct PerplexityOptions {
   int32_t ctx = 512;
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
-  std::string kv_type = "f32";
+  KvOptions kv;
   bool json = false;
   bool verbose = false;
 };
@@ -87,7 +87,7 @@ int perplexity_main(PerplexityOptions& o) {
   cp.n_batch = static_cast<uint32_t>(n_ctx);
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
-  cp.kv_type = o.kv_type == "f16" ? V4_KV_F16 : V4_KV_F32;
+  if (!o.kv.apply(cp)) return kExitUsage;
   v4_context* raw = nullptr;
   if (v4_status st = v4_context_create(model.get(), &cp, &raw); st != V4_OK)
     return fail_status("cannot create context", st);
@@ -169,9 +169,7 @@ void register_perplexity(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   add_load_option(cmd);
-  cmd->add_option("--kv-type", o->kv_type, "KV cache row type: f32 or f16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16"}));
+  add_kv_options(cmd, o->kv);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return perplexity_main(*o); }; });

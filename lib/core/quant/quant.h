@@ -102,6 +102,8 @@ void dequantize_e5m2(const void* src, float* dst, int64_t n);
 void quantize_e5m2(const float* src, void* dst, int64_t n);
 void dequantize_fp8_b32(const void* src, float* dst, int64_t n);
 void quantize_fp8_b32(const float* src, void* dst, int64_t n);
+void dequantize_fp8_kv(const void* src, float* dst, int64_t n);
+void quantize_fp8_kv(const float* src, void* dst, int64_t n);
 
 // The 32-value blocks (q4_q5_q8.cpp).
 void dequantize_q4_0(const void* src, float* dst, int64_t n);
