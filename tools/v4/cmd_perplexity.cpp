@@ -32,6 +32,7 @@ struct PerplexityOptions {
   std::string model;
   std::string text_file;
   int32_t ctx = 512;
+  std::string backend = "auto", device;
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
   std::string kv_type = "f32";
@@ -88,6 +89,8 @@ int perplexity_main(PerplexityOptions& o) {
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
   cp.kv_type = o.kv_type == "f16" ? V4_KV_F16 : V4_KV_F32;
+  cp.backend = o.backend.c_str();
+  cp.device = o.device.empty() ? nullptr : o.device.c_str();
   v4_context* raw = nullptr;
   if (v4_status st = v4_context_create(model.get(), &cp, &raw); st != V4_OK)
     return fail_status("cannot create context", st);
@@ -172,6 +175,7 @@ void register_perplexity(CLI::App& app, Action& action) {
   cmd->add_option("--kv-type", o->kv_type, "KV cache row type: f32 or f16")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f16"}));
+  add_backend_options(cmd, o->backend, o->device);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return perplexity_main(*o); }; });

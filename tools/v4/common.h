@@ -88,10 +88,14 @@ struct ContextOptions {
   int32_t threads = 0;
   uint32_t ctx = 0;
   std::string kv_type = "f32";
+  std::string backend = "auto";  // --backend auto|cpu|vulkan|cuda
+  std::string device;            // --device N|NAME
 };
 
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
 void add_context_options(CLI::App* cmd, ContextOptions& c);
+// --backend and --device (part of add_context_options).
+void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device);
 
 // Creates a context (abort callback optional). On failure prints the error and returns null.
 ContextPtr create_context(v4_model* model, const ContextOptions& opts,
