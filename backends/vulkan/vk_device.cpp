@@ -121,14 +121,22 @@ uint64_t PhysicalInfo::device_local_bytes() const {
 
 uint64_t Instance::validation_errors() { return g_validation_errors.load(); }
 
+// Created once per process (probing devices costs tens of milliseconds, and every
+// context with backend "auto" asks); a failure is remembered too.
 std::shared_ptr<Instance> Instance::get() {
   static std::mutex mu;
-  static std::weak_ptr<Instance> cached;
+  static std::shared_ptr<Instance> cached;
+  static std::string error;
   std::lock_guard<std::mutex> lock(mu);
-  if (auto p = cached.lock()) return p;
-  std::shared_ptr<Instance> p(new Instance());
-  cached = p;
-  return p;
+  if (cached) return cached;
+  if (!error.empty()) fail(Status::no_device, "{}", error);
+  try {
+    cached.reset(new Instance());
+  } catch (const Error& e) {
+    error = e.what();
+    throw;
+  }
+  return cached;
 }
 
 Instance::Instance() {

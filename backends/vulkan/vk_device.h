@@ -41,8 +41,8 @@ struct PhysicalInfo {
 
 class Instance {
  public:
-  // The process-wide instance (created on first use). Throws v4::Error (no_device) when
-  // the loader is missing or no driver is installed.
+  // The process-wide instance (created on first use, kept to the end). Throws v4::Error
+  // (no_device) when the loader is missing or no driver is installed.
   static std::shared_ptr<Instance> get();
   ~Instance();
   VkInstance handle() const { return instance_; }

@@ -190,4 +190,28 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
   return d;
 }
 
+std::vector<Dispatch> split_rows(const Tensor& node, const Dispatch& d, size_t max_bytes) {
+  const Tensor* w = node.src[0];
+  if ((node.op != Op::mul_mat && node.op != Op::get_rows) || w->nbytes() <= max_bytes) return {d};
+  const int64_t rows_per = std::max<int64_t>(1, static_cast<int64_t>(max_bytes / w->nb[1]));
+  std::vector<Dispatch> out;
+  for (int64_t r0 = 0; r0 < w->ne[1]; r0 += rows_per) {
+    const int64_t r1 = std::min(w->ne[1], r0 + rows_per);
+    Dispatch c = d;
+    c.extra[0] = static_cast<size_t>(r0) * w->nb[1];
+    if (node.op == Op::mul_mat) {
+      c.extra[3] = static_cast<size_t>(r0) * sizeof(float);  // output column r0
+      c.pc.i[0] = u32(r1 - r0);
+      c.groups[0] = static_cast<uint32_t>(std::min<int64_t>(r1 - r0, kMaxGroups));
+      c.groups[2] = ceil_div(r1 - r0, kMaxGroups);
+    } else {
+      c.pc.op = 1;  // get_rows: only ids in [i2, i3)
+      c.pc.i[2] = u32(r0);
+      c.pc.i[3] = u32(r1);
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace v4::vk

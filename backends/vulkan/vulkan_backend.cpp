@@ -209,7 +209,12 @@ class VulkanBackend final : public Backend {
   }
 
   void record_dispatch(SplitState& st, const Tensor& node) {
-    Dispatch d = plan_dispatch(node, dev_->info().features);
+    const Dispatch d = plan_dispatch(node, dev_->info().features);
+    const size_t max_bytes = static_cast<size_t>(dev_->limits().maxStorageBufferRange - offset_align());
+    for (const Dispatch& part : split_rows(node, d, max_bytes)) record_one(st, part);
+  }
+
+  void record_one(SplitState& st, Dispatch d) {
     const VkPipeline pipeline = pipes_->get(d.shader);
     VkDescriptorSetLayout layout = pipes_->set_layout();
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
@@ -219,13 +224,14 @@ class VulkanBackend final : public Backend {
     VkDescriptorSet set = VK_NULL_HANDLE;
     check(vkAllocateDescriptorSets(dev_->handle(), &ai, &set), "vkAllocateDescriptorSets");
 
-    const VkDeviceSize align = std::max<VkDeviceSize>(4, dev_->limits().minStorageBufferOffsetAlignment);
+    const VkDeviceSize align = offset_align();
     const VkDeviceSize max_range = dev_->limits().maxStorageBufferRange;
     VkDescriptorBufferInfo info[kBindings];
     VkWriteDescriptorSet writes[kBindings];
     for (uint32_t b = 0; b < kBindings; ++b) {
       const Tensor* t = d.bind[b] ? d.bind[b] : d.bind[3];  // unused slots: any valid range
-      const Location loc = locate(t);
+      Location loc = locate(t);
+      if (d.bind[b]) loc.offset += d.extra[b];
       const VkDeviceSize start = loc.offset / align * align;
       const VkDeviceSize rem = loc.offset - start;
       if (d.bind[b]) d.pc.off[b] = static_cast<uint32_t>(d.raw[b] ? rem : rem / 4);
@@ -244,6 +250,11 @@ class VulkanBackend final : public Backend {
                             nullptr);
     vkCmdPushConstants(st.cb, pipes_->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(d.pc), &d.pc);
     vkCmdDispatch(st.cb, d.groups[0], d.groups[1], d.groups[2]);
+  }
+
+  // Bindings start at multiples of this; the shader adds the remainder (Params.off_*).
+  VkDeviceSize offset_align() const {
+    return std::max<VkDeviceSize>(4, dev_->limits().minStorageBufferOffsetAlignment);
   }
 
   VkDeviceSize buffer_size(VkBuffer b) const {

@@ -10,6 +10,11 @@ layout(binding = 3) writeonly buffer D { float d[]; };
 void main() {
   const uint j = gl_GlobalInvocationID.x, row = row_index();
   if (j >= pc.ne0 || row >= pc.nrows) return;
-  const uint rb = pc.off_a + uint(ids[pc.off_b + row]) * pc.sa;
+  uint id = uint(ids[pc.off_b + row]);
+  if (pc.op == 1u) {  // the table is bound in row ranges [i2, i3), one dispatch each
+    if (id < pc.i2 || id >= pc.i3) return;
+    id -= pc.i2;
+  }
+  const uint rb = pc.off_a + id * pc.sa;
   d[pc.off_d + row * pc.sd + j] = raw_elem(rb, j);
 }
