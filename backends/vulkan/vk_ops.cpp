@@ -19,17 +19,19 @@ bool uniform_rows(const Tensor& t) {
 bool f32_rows(const Tensor* t) {
   return t && t->type == DType::F32 && t->nb[0] == 4 && uniform_rows(*t) && t->nb[1] % 4 == 0;
 }
-bool raw_type(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::Q8_0 || t == DType::Q4_0;
-}
+// Types the shaders decode (raw_read.glsl); others stay on the CPU.
 const char* suffix(DType t) {
   switch (t) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
     case DType::Q8_0: return "q8_0";
-    default: return "q4_0";
+    case DType::Q4_0: return "q4_0";
+    case DType::Q4_K: return "q4_k";
+    default: return nullptr;
   }
 }
+bool raw_type(DType t) { return suffix(t) != nullptr; }
 uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
 uint32_t ceil_div(int64_t a, int64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
 

@@ -121,7 +121,9 @@ void fill_f32(Tensor* t) {
   std::memcpy(t->data, v.data(), v.size() * sizeof(float));
 }
 
-const DType kWeightTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+const DType kWeightTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K};
+
+bool whole_blocks(DType t, int64_t k) { return k % traits(t).block_size == 0; }
 
 std::string name_of(DType t) { return type_name(t); }
 
@@ -135,8 +137,10 @@ TEST_CASE("vulkan mul_mat matches the reference for every weight type", "[vulkan
   if (g_full) shapes.insert(shapes.end(), {{4096, 64, 1}, {1024, 300, 2}, {512, 70000, 1}, {768, 40, 33}});
   for (DType type : kWeightTypes) {
     std::vector<Shape> all = shapes;
-    if (type == DType::F32 || type == DType::F16) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}});
+    if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}});
+    if (type == DType::Q4_K) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}});
     for (const Shape& s : all) {
+      if (!whole_blocks(type, s.k)) continue;
       Graph g;
       Tensor* w = make_weight(g, type, s.k, s.n);
       Tensor* x = g.input(DType::F32, s.k, s.m, 1, "x");
@@ -150,11 +154,12 @@ TEST_CASE("vulkan get_rows matches the reference for every table type", "[vulkan
   struct Shape {
     int64_t k, rows, n_ids;
   };
-  std::vector<Shape> shapes = {{32, 11, 1}, {64, 11, 5}, {288, 11, 5}, {288, 11, 1}};
+  std::vector<Shape> shapes = {{32, 11, 1}, {64, 11, 5}, {288, 11, 5}, {288, 11, 1}, {256, 11, 3}};
   // A table larger than one binding on lavapipe (128 MiB): read in row ranges.
   if (g_full) shapes.push_back({1024, 40000, 9});
   for (DType type : kWeightTypes) {
     for (const Shape& s : shapes) {
+      if (!whole_blocks(type, s.k)) continue;
       Graph g;
       Tensor* table = make_weight(g, type, s.k, s.rows);
       Tensor* ids = g.input(DType::I32, s.n_ids, 1, 1, "ids");
@@ -271,12 +276,13 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
     double threshold;
   };
   const Conv convs[] = {{DType::F32, DType::F32, 0.0},    {DType::F32, DType::F16, kQuantised},
-                        {DType::F16, DType::F32, 0.0},    {DType::Q8_0, DType::F32, kTight},
-                        {DType::Q4_0, DType::F32, kTight}};
+                        {DType::F16, DType::F32, 0.0},    {DType::BF16, DType::F32, 0.0},
+                        {DType::Q8_0, DType::F32, kTight}, {DType::Q4_0, DType::F32, kTight},
+                        {DType::Q4_K, DType::F32, kTight}};
   for (const Conv& c : convs) {
     for (int64_t rows : {1, 3}) {
       Graph g;
-      Tensor* src = make_weight(g, c.from, 64, rows);
+      Tensor* src = make_weight(g, c.from, 256, rows);
       check(g, g.copy(src, c.to), c.threshold, fill_f32,
             fmt::format("copy {} -> {} rows {}", name_of(c.from), name_of(c.to), rows));
     }

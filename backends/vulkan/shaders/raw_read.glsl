@@ -7,6 +7,10 @@ float raw_f16(uint b) {  // b is even
   return unpackHalf2x16((b & 2u) != 0u ? (w >> 16) : (w & 0xFFFFu)).x;
 }
 float raw_f32(uint b) { return uintBitsToFloat(RAW[b >> 2]); }
+float raw_bf16(uint b) {  // b is even
+  const uint w = RAW[b >> 2];
+  return uintBitsToFloat(((b & 2u) != 0u ? (w >> 16) : (w & 0xFFFFu)) << 16);
+}
 
 // Element j of a row of type WTYPE starting at byte rb.
 float raw_elem(uint rb, uint j) {
@@ -14,6 +18,8 @@ float raw_elem(uint rb, uint j) {
   return raw_f32(rb + 4u * j);
 #elif defined(WTYPE_F16)
   return raw_f16(rb + 2u * j);
+#elif defined(WTYPE_BF16)
+  return raw_bf16(rb + 2u * j);
 #elif defined(WTYPE_Q8_0)
   const uint blk = rb + (j >> 5) * 34u;
   return raw_f16(blk) * float(raw_i8(blk + 2u + (j & 31u)));
@@ -22,6 +28,25 @@ float raw_elem(uint rb, uint j) {
   const uint e = j & 31u;
   const uint q = e < 16u ? (raw_byte(blk + 2u + e) & 0xFu) : (raw_byte(blk + 2u + e - 16u) >> 4);
   return raw_f16(blk) * (float(q) - 8.0);
+#elif defined(WTYPE_Q4_K)
+  // 256-value super-blocks of 144 bytes: d, dmin (f16), 12 bytes of 6-bit scales and
+  // mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 values: 32 bytes, low
+  // nibbles the first 32 values, high nibbles the next 32).
+  const uint blk = rb + (j >> 8) * 144u;
+  const uint e = j & 255u, chunk = e >> 6, within = e & 63u;
+  const uint is = 2u * chunk + (within >> 5);
+  const uint sb = blk + 4u;  // scales
+  uint sc, m;
+  if (is < 4u) {
+    sc = raw_byte(sb + is) & 63u;
+    m = raw_byte(sb + is + 4u) & 63u;
+  } else {
+    sc = (raw_byte(sb + is + 4u) & 0xFu) | ((raw_byte(sb + is - 4u) >> 6) << 4);
+    m = (raw_byte(sb + is + 4u) >> 4) | ((raw_byte(sb + is) >> 6) << 4);
+  }
+  const uint q = raw_byte(blk + 16u + chunk * 32u + (within & 31u));
+  const float nib = float(within < 32u ? (q & 0xFu) : (q >> 4));
+  return (raw_f16(blk) * float(sc)) * nib - raw_f16(blk + 2u) * float(m);
 #else
 #error "WTYPE_* not defined"
 #endif
