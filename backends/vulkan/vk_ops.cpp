@@ -10,6 +10,10 @@ namespace {
 
 constexpr uint32_t kMaxGroups = 65535;
 constexpr uint32_t kMatmulCols = 8;  // NCOLS in mul_mat.comp
+constexpr uint32_t kTile = 32;       // TILE in mul_mat_tiled.comp
+// From this many activation rows on, the tiled kernel wins: it decodes each weight element
+// once per 32 rows instead of once per 8.
+constexpr int64_t kTiledMinRows = 16;
 
 // Rows equally spaced in memory (views and reshapes of contiguous tensors are), with
 // f32/i32 elements packed inside a row.
@@ -39,6 +43,13 @@ uint32_t ceil_div(int64_t a, int64_t b) { return static_cast<uint32_t>((a + b - 
 void row_groups(Dispatch& d, int64_t rows) {
   d.groups[1] = static_cast<uint32_t>(std::min<int64_t>(rows, kMaxGroups));
   d.groups[2] = ceil_div(rows, kMaxGroups);
+}
+
+// Weight rows go to x (rows_per_group each), overflowing into z.
+void mul_mat_groups(Dispatch& d, int64_t weight_rows) {
+  const int64_t groups = ceil_div(weight_rows, d.rows_per_group);
+  d.groups[0] = static_cast<uint32_t>(std::min<int64_t>(groups, kMaxGroups));
+  d.groups[2] = ceil_div(groups, kMaxGroups);
 }
 
 void set_f32(Dispatch& d, int slot, const Tensor* t) {
@@ -164,15 +175,17 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
       row_groups(d, n.n_rows());
       break;
     case Op::mul_mat: {
-      d.shader = variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f);
+      const bool tiled = b->n_rows() >= kTiledMinRows;
+      d.shader = tiled ? std::string("mul_mat_tiled_") + suffix(a->type)
+                       : variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f);
       set_raw(d, 0, a);
       set_f32(d, 1, b);
       pc.ne0 = u32(a->ne[0]);
       pc.i[0] = u32(a->ne[1]);
       pc.i[1] = u32(b->n_rows());
-      d.groups[0] = static_cast<uint32_t>(std::min<int64_t>(a->ne[1], kMaxGroups));
-      d.groups[1] = ceil_div(b->n_rows(), kMatmulCols);
-      d.groups[2] = ceil_div(a->ne[1], kMaxGroups);
+      d.rows_per_group = tiled ? kTile : 1;
+      mul_mat_groups(d, a->ne[1]);
+      d.groups[1] = ceil_div(b->n_rows(), tiled ? kTile : kMatmulCols);
       break;
     }
     case Op::copy:
@@ -204,8 +217,7 @@ std::vector<Dispatch> split_rows(const Tensor& node, const Dispatch& d, size_t m
     if (node.op == Op::mul_mat) {
       c.extra[3] = static_cast<size_t>(r0) * sizeof(float);  // output column r0
       c.pc.i[0] = u32(r1 - r0);
-      c.groups[0] = static_cast<uint32_t>(std::min<int64_t>(r1 - r0, kMaxGroups));
-      c.groups[2] = ceil_div(r1 - r0, kMaxGroups);
+      mul_mat_groups(c, r1 - r0);
     } else {
       c.pc.op = 1;  // get_rows: only ids in [i2, i3)
       c.pc.i[2] = u32(r0);

@@ -19,6 +19,7 @@ struct Dispatch {
   bool raw[kBindings] = {};            // read as bytes (offset in bytes) vs 4-byte words
   size_t extra[kBindings] = {};        // bytes added to a binding's tensor address
   uint32_t groups[3] = {1, 1, 1};
+  uint32_t rows_per_group = 1;         // mul_mat: weight rows per workgroup in x
 };
 
 // Whether `node` (with its current source types and strides) has a shader.

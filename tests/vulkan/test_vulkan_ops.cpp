@@ -133,11 +133,15 @@ TEST_CASE("vulkan mul_mat matches the reference for every weight type", "[vulkan
   struct Shape {
     int64_t k, n, m;
   };
-  std::vector<Shape> shapes = {{32, 1, 1}, {64, 7, 1}, {96, 33, 3}, {288, 17, 9}, {256, 130, 16}};
-  if (g_full) shapes.insert(shapes.end(), {{4096, 64, 1}, {1024, 300, 2}, {512, 70000, 1}, {768, 40, 33}});
+  // M < 16: the matvec kernel (8 activation rows per workgroup); M >= 16: the tiled one.
+  std::vector<Shape> shapes = {{32, 1, 1},     {64, 7, 1},    {96, 33, 3}, {288, 17, 9},
+                               {256, 130, 16}, {96, 70, 40}, {288, 33, 17}};
+  if (g_full)
+    shapes.insert(shapes.end(), {{4096, 64, 1}, {1024, 300, 2}, {512, 70000, 1}, {768, 40, 33},
+                                 {512, 70000, 20}, {1024, 257, 100}});
   for (DType type : kWeightTypes) {
     std::vector<Shape> all = shapes;
-    if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}});
+    if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}, {45, 37, 19}});
     if (type == DType::Q4_K) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}});
     for (const Shape& s : all) {
       if (!whole_blocks(type, s.k)) continue;
