@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -51,6 +52,17 @@ const char* type_name(VkPhysicalDeviceType t) {
   }
 }
 
+// V4_VULKAN_DISABLE=subgroup,storage8,storage16 hides features from the shader choice, so
+// the fallback paths can be tested on a device that has everything (as V4_CPU=scalar).
+void disable_features(Features& f) {
+  const char* env = std::getenv("V4_VULKAN_DISABLE");
+  if (!env) return;
+  const std::string list = std::string(",") + env + ",";
+  if (list.find(",subgroup,") != std::string::npos) f.subgroup_arith = false;
+  if (list.find(",storage8,") != std::string::npos) f.storage_8bit = false;
+  if (list.find(",storage16,") != std::string::npos) f.storage_16bit = false;
+}
+
 PhysicalInfo probe(VkPhysicalDevice pd, uint32_t index) {
   PhysicalInfo info;
   info.index = index;
@@ -82,6 +94,7 @@ PhysicalInfo probe(VkPhysicalDevice pd, uint32_t index) {
     f.int8_math = v12.shaderInt8;
     f.integer_dot = dot_known && dot.shaderIntegerDotProduct;
   }
+  disable_features(f);
   VkPhysicalDeviceMemoryProperties mem;
   vkGetPhysicalDeviceMemoryProperties(pd, &mem);
   for (uint32_t h = 0; h < mem.memoryHeapCount; ++h)
@@ -236,6 +249,15 @@ Device::Device(std::shared_ptr<Instance> inst, uint32_t index) : inst_(std::move
   VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   ci.queueCreateInfoCount = 1;
   ci.pQueueCreateInfos = &qi;
+  // Small storage types are enabled when the shaders will use them (Features::small_storage).
+  VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &v12};
+  VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v11};
+  if (info().features.small_storage()) {
+    v11.storageBuffer16BitAccess = VK_TRUE;
+    v12.storageBuffer8BitAccess = VK_TRUE;
+    ci.pNext = &feats;
+  }
   check(vkCreateDevice(pd, &ci, nullptr, &device_), "vkCreateDevice");
   vkGetDeviceQueue(device_, family_, 0, &queue_);
   VkPhysicalDeviceProperties props;

@@ -21,6 +21,8 @@ struct Features {
   bool subgroup_arith = false;   // subgroupAdd/Max in compute shaders
   bool integer_dot = false;      // VK_KHR_shader_integer_dot_product
   uint32_t subgroup_size = 0;
+  // Weights read as 8- and 16-bit elements instead of unpacked from 32-bit words.
+  bool small_storage() const { return storage_8bit && storage_16bit; }
 };
 
 struct Heap {

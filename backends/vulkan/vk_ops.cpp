@@ -177,7 +177,8 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
     case Op::mul_mat: {
       const bool tiled = b->n_rows() >= kTiledMinRows;
       d.shader = tiled ? std::string("mul_mat_tiled_") + suffix(a->type)
-                       : variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f);
+                       : variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f) +
+                             (f.small_storage() ? "_s" : "");
       set_raw(d, 0, a);
       set_f32(d, 1, b);
       pc.ne0 = u32(a->ne[0]);

@@ -37,7 +37,9 @@ set(_vk_variants
 foreach(t f32 f16 bf16 q8_0 q4_0 q4_k)
   string(TOUPPER ${t} T)
   list(APPEND _vk_variants "get_rows_${t}|get_rows|WTYPE_${T}" "mul_mat_${t}|mul_mat|WTYPE_${T}"
-       "mul_mat_${t}_sg|mul_mat|WTYPE_${T},USE_SUBGROUP" "mul_mat_tiled_${t}|mul_mat_tiled|WTYPE_${T}"
+       "mul_mat_${t}_sg|mul_mat|WTYPE_${T},USE_SUBGROUP"
+       "mul_mat_${t}_s|mul_mat|WTYPE_${T},SMALL_STORAGE"
+       "mul_mat_${t}_sg_s|mul_mat|WTYPE_${T},USE_SUBGROUP,SMALL_STORAGE" "mul_mat_tiled_${t}|mul_mat_tiled|WTYPE_${T}"
        "copy_${t}_f32|copy|WTYPE_${T}")
 endforeach()
 

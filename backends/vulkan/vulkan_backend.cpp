@@ -42,6 +42,9 @@ DeviceInfo describe(const PhysicalInfo& p) {
     d.details += fmt::format(" [{}] {:.1f} GiB{}", h, p.heaps[h].size / 1073741824.0,
                              p.heaps[h].device_local ? " device-local" : "");
   d.details += "; " + feature_text(p.features);
+  d.details += fmt::format("; shaders use: {}, {}",
+                           p.features.subgroup_arith ? "subgroup reductions" : "shared-memory reductions",
+                           p.features.small_storage() ? "8/16-bit loads" : "32-bit loads");
   return d;
 }
 

@@ -318,8 +318,8 @@ int main(int argc, char** argv) {
     return 77;
   }
   v4::g_vk = vk.get();
-  std::printf("vulkan device: %s (%s matrix)\n", vk->devices().front().name.c_str(),
-              v4::g_full ? "full" : "quick");
+  std::printf("vulkan device: %s (%s matrix)\n  %s\n", vk->devices().front().name.c_str(),
+              v4::g_full ? "full" : "quick", vk->devices().front().details.c_str());
   const int rc = Catch::Session().run(argc, argv);
   vk.reset();
   const uint64_t errors = v4::vulkan_validation_errors();

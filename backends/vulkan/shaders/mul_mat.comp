@@ -1,4 +1,8 @@
 #version 450
+#ifdef SMALL_STORAGE
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_EXT_shader_16bit_storage : require
+#endif
 // out[c][n] = dot(weight row n (WTYPE, byte-addressed), x row c). One workgroup per weight
 // row and group of up to NCOLS activation rows: each weight element is decoded once and
 // used for every column of the group (decode is the 1-column case; prefill reuses the
@@ -9,6 +13,10 @@
 #include "common.glsl"
 layout(local_size_x = 128) in;
 layout(binding = 0) readonly buffer A { uint RAW[]; };
+#ifdef SMALL_STORAGE
+layout(binding = 0) readonly buffer A8 { uint8_t RAW8[]; };
+layout(binding = 0) readonly buffer A16 { uint16_t RAW16[]; };
+#endif
 layout(binding = 1) readonly buffer B { float x[]; };
 layout(binding = 3) writeonly buffer D { float d[]; };
 #include "raw_read.glsl"

@@ -1,16 +1,21 @@
-// Byte-addressed reads from a uint[] binding named RAW (any alignment of GGUF blocks),
-// so no 8- or 16-bit storage feature is needed.
+// Byte-addressed reads from binding 0 (GGUF blocks at any alignment). By default from a
+// uint[] view named RAW, unpacking bytes and halves with shifts, which needs no device
+// feature; with SMALL_STORAGE (the device has 8- and 16-bit storage) from uint8_t[] and
+// uint16_t[] views of the same binding, one load per byte or half.
+#ifdef SMALL_STORAGE
+uint raw_byte(uint b) { return uint(RAW8[b]); }
+uint raw_u16(uint b) { return uint(RAW16[b >> 1]); }  // b is even
+#else
 uint raw_byte(uint b) { return (RAW[b >> 2] >> ((b & 3u) * 8u)) & 0xFFu; }
+uint raw_u16(uint b) {  // b is even
+  const uint w = RAW[b >> 2];
+  return (b & 2u) != 0u ? (w >> 16) : (w & 0xFFFFu);
+}
+#endif
 int raw_i8(uint b) { return int(raw_byte(b) << 24) >> 24; }
-float raw_f16(uint b) {  // b is even
-  const uint w = RAW[b >> 2];
-  return unpackHalf2x16((b & 2u) != 0u ? (w >> 16) : (w & 0xFFFFu)).x;
-}
+float raw_f16(uint b) { return unpackHalf2x16(raw_u16(b)).x; }
 float raw_f32(uint b) { return uintBitsToFloat(RAW[b >> 2]); }
-float raw_bf16(uint b) {  // b is even
-  const uint w = RAW[b >> 2];
-  return uintBitsToFloat(((b & 2u) != 0u ? (w >> 16) : (w & 0xFFFFu)) << 16);
-}
+float raw_bf16(uint b) { return uintBitsToFloat(raw_u16(b) << 16); }
 
 // Element j of a row of type WTYPE starting at byte rb.
 float raw_elem(uint rb, uint j) {
