@@ -32,6 +32,8 @@ const char* suffix(DType t) {
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
     case DType::Q4_K: return "q4_k";
+    case DType::Q4_0_R4: return "q4_0_r4";  // the CPU's regrouped layouts (read load mode)
+    case DType::Q8_0_R4: return "q8_0_r4";
     default: return nullptr;
   }
 }

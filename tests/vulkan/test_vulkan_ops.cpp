@@ -121,7 +121,10 @@ void fill_f32(Tensor* t) {
   std::memcpy(t->data, v.data(), v.size() * sizeof(float));
 }
 
-const DType kWeightTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K};
+// Q4_0_R4 / Q8_0_R4: the layouts the CPU regroups Q4_0 / Q8_0 into when weights are read
+// into memory (the default load mode), which a Vulkan context then receives.
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,    DType::Q8_0,
+                              DType::Q4_0, DType::Q4_K, DType::Q4_0_R4, DType::Q8_0_R4};
 
 bool whole_blocks(DType t, int64_t k) { return k % traits(t).block_size == 0; }
 
@@ -142,7 +145,7 @@ TEST_CASE("vulkan mul_mat matches the reference for every weight type", "[vulkan
   for (DType type : kWeightTypes) {
     std::vector<Shape> all = shapes;
     if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}, {45, 37, 19}});
-    if (type == DType::Q4_K) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}});
+    if (traits(type).block_size >= 128) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}, {384, 5, 3}});
     for (const Shape& s : all) {
       if (!whole_blocks(type, s.k)) continue;
       Graph g;
@@ -282,7 +285,8 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
   const Conv convs[] = {{DType::F32, DType::F32, 0.0},    {DType::F32, DType::F16, kQuantised},
                         {DType::F16, DType::F32, 0.0},    {DType::BF16, DType::F32, 0.0},
                         {DType::Q8_0, DType::F32, kTight}, {DType::Q4_0, DType::F32, kTight},
-                        {DType::Q4_K, DType::F32, kTight}};
+                        {DType::Q4_K, DType::F32, kTight}, {DType::Q4_0_R4, DType::F32, kTight},
+                        {DType::Q8_0_R4, DType::F32, kTight}};
   for (const Conv& c : convs) {
     for (int64_t rows : {1, 3}) {
       Graph g;

@@ -33,6 +33,19 @@ float raw_elem(uint rb, uint j) {
   const uint e = j & 31u;
   const uint q = e < 16u ? (raw_byte(blk + 2u + e) & 0xFu) : (raw_byte(blk + 2u + e - 16u) >> 4);
   return raw_f16(blk) * (float(q) - 8.0);
+#elif defined(WTYPE_Q4_0_R4)
+  // The CPU's regrouped Q4_0 (lib/core/quant/repack.h): groups of 4 blocks, 72 bytes:
+  // 4 f16 scales, then each block's 16 quant bytes.
+  const uint grp = rb + (j >> 7) * 72u, b = (j >> 5) & 3u, e = j & 31u;
+  const uint qb = grp + 8u + 16u * b;
+  const uint q = e < 16u ? (raw_byte(qb + e) & 0xFu) : (raw_byte(qb + e - 16u) >> 4);
+  return raw_f16(grp + 2u * b) * (float(q) - 8.0);
+#elif defined(WTYPE_Q8_0_R4)
+  // Regrouped Q8_0: groups of 4 blocks, 136 bytes: 4 f16 scales, the first 16 values of
+  // each block, then the last 16 of each.
+  const uint grp = rb + (j >> 7) * 136u, b = (j >> 5) & 3u, e = j & 31u;
+  const uint at = grp + 8u + (e < 16u ? 16u * b + e : 64u + 16u * b + e - 16u);
+  return raw_f16(grp + 2u * b) * float(raw_i8(at));
 #elif defined(WTYPE_Q4_K)
   // 256-value super-blocks of 144 bytes: d, dmin (f16), 12 bytes of 6-bit scales and
   // mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 values: 32 bytes, low
