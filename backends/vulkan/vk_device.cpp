@@ -260,9 +260,8 @@ Device::Device(std::shared_ptr<Instance> inst, uint32_t index) : inst_(std::move
   }
   check(vkCreateDevice(pd, &ci, nullptr, &device_), "vkCreateDevice");
   vkGetDeviceQueue(device_, family_, 0, &queue_);
-  VkPhysicalDeviceProperties props;
-  vkGetPhysicalDeviceProperties(pd, &props);
-  limits_ = props.limits;
+  vkGetPhysicalDeviceProperties(pd, &props_);
+  limits_ = props_.limits;
   vkGetPhysicalDeviceMemoryProperties(pd, &mem_);
 }
 

@@ -79,6 +79,7 @@ class Device {
   uint32_t queue_family() const { return family_; }
   const PhysicalInfo& info() const { return inst_->infos()[index_]; }
   const VkPhysicalDeviceLimits& limits() const { return limits_; }
+  const VkPhysicalDeviceProperties& properties() const { return props_; }
   // A memory type index with all of `want` among `type_bits`, or throws.
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags want,
                        VkMemoryPropertyFlags fallback) const;
@@ -90,6 +91,7 @@ class Device {
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t family_ = 0;
   VkPhysicalDeviceLimits limits_{};
+  VkPhysicalDeviceProperties props_{};
   VkPhysicalDeviceMemoryProperties mem_{};
 };
 

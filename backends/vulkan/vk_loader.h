@@ -44,6 +44,9 @@ namespace v4::vk {
   X(vkDestroyPipelineLayout)                 \
   X(vkCreateComputePipelines)                \
   X(vkDestroyPipeline)                       \
+  X(vkCreatePipelineCache)                   \
+  X(vkDestroyPipelineCache)                  \
+  X(vkGetPipelineCacheData)                  \
   X(vkCreateDescriptorPool)                  \
   X(vkDestroyDescriptorPool)                 \
   X(vkAllocateDescriptorSets)                \

@@ -5,7 +5,7 @@
 
 namespace v4::vk {
 
-Pipelines::Pipelines(const Device& dev) : dev_(dev) {
+Pipelines::Pipelines(const Device& dev) : dev_(dev), disk_(dev) {
   VkDescriptorSetLayoutBinding b[kBindings];
   for (uint32_t i = 0; i < kBindings; ++i)
     b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
@@ -46,7 +46,7 @@ VkPipeline Pipelines::get(const std::string& name) {
   ci.stage.pName = "main";
   ci.layout = layout_;
   VkPipeline p = VK_NULL_HANDLE;
-  const VkResult r = vkCreateComputePipelines(dev_.handle(), VK_NULL_HANDLE, 1, &ci, nullptr, &p);
+  const VkResult r = vkCreateComputePipelines(dev_.handle(), disk_.handle(), 1, &ci, nullptr, &p);
   vkDestroyShaderModule(dev_.handle(), module, nullptr);
   check(r, "vkCreateComputePipelines");
   cache_.emplace(name, p);

@@ -1,5 +1,5 @@
 // Compute pipelines, built once per shader variant on first use and cached for the life
-// of the device. Every pipeline shares one layout: four storage-buffer bindings (three
+// of the device (and the driver's compiled code across processes: vk_pipeline_cache.h). Every pipeline shares one layout: four storage-buffer bindings (three
 // sources, one destination) and a 104-byte push-constant block (shaders/common.glsl).
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_pipeline_cache.h"
 
 namespace v4::vk {
 
@@ -35,9 +36,11 @@ class Pipelines {
   VkPipelineLayout layout() const { return layout_; }
   VkDescriptorSetLayout set_layout() const { return set_layout_; }
   size_t count() const { return cache_.size(); }
+  const PipelineCache& disk_cache() const { return disk_; }
 
  private:
   const Device& dev_;
+  PipelineCache disk_;
   VkDescriptorSetLayout set_layout_ = VK_NULL_HANDLE;
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   std::unordered_map<std::string, VkPipeline> cache_;

@@ -65,6 +65,24 @@ vulkan_plan() {
   [[ "$out" == *"device weights:"* ]] || die "no device weights in the plan"
 }
 
+# Compiled pipelines are kept in a cache file and read back by the next process.
+vulkan_pipeline_cache() {
+  need_vulkan_device
+  export V4_VULKAN_CACHE_DIR="$WORK/cache"
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (cache written)"
+  local first=$out files
+  files=$(find "$WORK/cache" -name 'vulkan-*.cache' -size +0)
+  [[ -n "$files" ]] || die "no pipeline cache file in $WORK/cache"
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (cache read)"
+  [[ "$out" == "$first" ]] || die "output changed with the pipeline cache: $out"
+  echo garbage >"$files"  # a damaged file is ignored, never fatal
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (damaged cache)"
+  [[ "$out" == "$first" ]] || die "output changed with a damaged cache: $out"
+}
+
 # With the loader pointed at no driver: --backend vulkan fails clearly, auto falls back.
 vulkan_no_device() {
   export VK_ICD_FILENAMES=/nonexistent VK_DRIVER_FILES=/nonexistent
