@@ -210,7 +210,14 @@ V4_API void v4_threadpool_free(v4_threadpool* pool);
  * cache as it was before the call). Checked between operations. */
 typedef bool (*v4_abort_fn)(void* user);
 
-typedef enum v4_kv_type { V4_KV_F32 = 0, V4_KV_F16 = 1 } v4_kv_type;
+/* Storage of K/V rows. FP8: E4M3 values with one power-of-two scale per 32 values (0.52x
+ * the bytes of F16/BF16), quantised once when a row is written; see docs/FORMAT.md. */
+typedef enum v4_kv_type {
+  V4_KV_F32 = 0,
+  V4_KV_F16 = 1,
+  V4_KV_BF16 = 2,
+  V4_KV_FP8 = 3
+} v4_kv_type;
 
 typedef struct v4_context_params {
   size_t struct_size;
@@ -226,6 +233,13 @@ typedef struct v4_context_params {
   void* abort_user;
   v4_log_fn log;             /* optional per-context log sink; NULL = the model's */
   void* log_user;
+  /* KV tiers (docs/KV_TIERS.md). Budgets in bytes; 0 = no limit. Blocks beyond the device
+   * budget go to host RAM, beyond the host budget to files under kv_disk_dir. */
+  uint64_t kv_device_bytes;  /* the memory attention reads (on the CPU: a host pool) */
+  uint64_t kv_host_bytes;    /* host RAM tier */
+  const char* kv_disk_dir;   /* NULL: no disk tier; else an existing writable directory */
+  uint64_t kv_disk_max_bytes;
+  bool kv_disk_compress;     /* zstd-compress blocks on disk */
   /* Where the graph runs (fields added with the Vulkan backend; callers built with an
    * older, smaller struct_size get the defaults). Ops a GPU backend lacks run on the CPU. */
   const char* backend;       /* "auto" or NULL: a GPU when one works, else the CPU (one
@@ -272,6 +286,34 @@ V4_API v4_status v4_seq_remove(v4_context* ctx, v4_seq_id seq, v4_pos p0, v4_pos
 V4_API v4_status v4_seq_copy(v4_context* ctx, v4_seq_id src, v4_seq_id dst);
 /* Number of positions stored for seq (= the next position to decode). */
 V4_API v4_pos v4_seq_length(const v4_context* ctx, v4_seq_id seq);
+
+/* ---- KV statistics and sessions ------------------------------------------------------ */
+
+typedef struct v4_kv_tier_stats {
+  uint64_t blocks;          /* blocks (one layer's page) held */
+  uint64_t bytes;           /* bytes of those blocks */
+  uint64_t capacity_bytes;  /* the tier's budget as allocated */
+} v4_kv_tier_stats;
+
+typedef struct v4_kv_stats {
+  size_t struct_size;          /* set to sizeof(v4_kv_stats) before the call */
+  v4_kv_tier_stats device, host, disk;
+  uint64_t disk_bytes_read, disk_bytes_written;
+  uint64_t block_reads;        /* blocks attention read since the context was created */
+  uint64_t block_hits;         /* ... of which were already in memory (not on disk) */
+  double stall_seconds;        /* time decoding waited for disk reads */
+} v4_kv_stats;
+
+V4_API v4_status v4_context_kv_stats(const v4_context* ctx, v4_kv_stats* out);
+
+/* Saves sequence seq (its tokens and KV rows) to path: a versioned, checksummed file
+ * written atomically (temporary file, fsync, rename). */
+V4_API v4_status v4_session_save(v4_context* ctx, v4_seq_id seq, const char* path);
+/* Replaces sequence seq with a saved session. A file made by another model or KV type,
+ * or a damaged one, is refused (V4_ERR_FORMAT) before the sequence changes.
+ * The session's tokens are copied to tokens (up to cap); *n_tokens gets their count. */
+V4_API v4_status v4_session_load(v4_context* ctx, v4_seq_id seq, const char* path,
+                                 v4_token* tokens, size_t cap, size_t* n_tokens);
 
 /* Human-readable description of the executor's placement and memory plan for a one-token
  * decode step (what `v4 info --plan` prints), NUL-terminated; *n_bytes excludes the NUL. */

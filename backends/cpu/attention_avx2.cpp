@@ -1,4 +1,4 @@
-// Attention over the paged KV cache with AVX2 + FMA + F16C. One task is one (token,
+// Attention over the paged KV cache (f32, f16, bf16 or FP8 rows) with AVX2 + FMA + F16C. One task is one (token,
 // KV head) pair: each cached K and V row is read once and used by every query head of
 // the group, so a decode step reads the cache once. Scores, softmax and the weighted sum
 // of V follow the reference kernel's definition; only the summation order differs.
@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "backends/cpu/fast_attention.h"
+#include "lib/core/float_conv.h"
 #include "lib/core/kv_view.h"
 
 namespace v4::cpu {
@@ -22,38 +23,73 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <bool kF16>
+// How cached rows are stored; FP8 rows are expanded to f32 one head at a time.
+enum class RowKind { f32, f16, bf16, fp8 };
+
+template <RowKind kKind>
 inline __m256 load8(const uint8_t* row, int64_t e) {
-  if constexpr (kF16)
+  if constexpr (kKind == RowKind::f16) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * e)));
-  else
+  } else if constexpr (kKind == RowKind::bf16) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * e));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + e);
+  }
 }
 
-template <bool kF16>
+// E4M3 code -> value, built once.
+struct E4m3Table {
+  float v[256];
+  E4m3Table() {
+    for (int i = 0; i < 256; ++i) v[i] = fp8_e4m3_to_f32(static_cast<uint8_t>(i));
+  }
+};
+
+// The head slice [e0, e0 + n) of a cached row, addressable as kKind elements from the
+// returned pointer. FP8 rows are dequantised into `tmp` (n floats).
+template <RowKind kKind>
+inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, float* tmp,
+                                 const float* exact) {
+  if constexpr (kKind == RowKind::fp8) {
+    if (exact) return reinterpret_cast<const uint8_t*>(exact + e0);  // the recent-row window
+    static const E4m3Table table;
+    const auto* blocks = reinterpret_cast<const BlockFP8_KV*>(row);
+    for (int64_t e = e0; e < e0 + n; ++e) {
+      const BlockFP8_KV& b = blocks[e >> 5];
+      tmp[e - e0] = std::ldexp(table.v[b.qs[e & 31]], static_cast<int>(b.e) - 127);
+    }
+    return reinterpret_cast<const uint8_t*>(tmp);
+  } else {
+    return row + e0 * (kKind == RowKind::f32 ? 4 : 2);
+  }
+}
+
+template <RowKind kKind>
 void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
+  constexpr RowKind kLoad = kKind == RowKind::fp8 ? RowKind::f32 : kKind;
   const Tensor* q = node->src[0];
   const int kc = node->iparam[0], vc = node->iparam[1];
   const int64_t hd = q->ne[0], n_head = q->ne[1];
   const int64_t n_kv = node->iparam[2], group = n_head / n_kv;
   const float scale = node->fparam[0];
-  const size_t elem = kF16 ? 2 : 4;
   float* scores = kv.scratch + ith * kv.scratch_stride;
+  alignas(32) float tmp[512];  // one FP8 head expanded (head_dim <= 512 is checked at build)
   const int64_t n_tasks = kv.n_tokens * n_kv;
   for (int64_t task = n_tasks * ith / nth; task < n_tasks * (ith + 1) / nth; ++task) {
     const int64_t t = task / n_kv, h = task % n_kv;
     const int32_t s = kv.tok_seq[t], p = kv.tok_pos[t];
     const int64_t n_rows = p + 1;
-    const size_t off = static_cast<size_t>(h * hd) * elem;
     const float* q0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
                                                      (t * n_head + h * group) * q->nb[1]);
     // Scores: q_g . k_j for every head g of the group.
     for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* k = kv.row(kc, s, j) + off;
+      const uint8_t* k = head_slice<kKind>(kv.row(kc, s, j), h * hd, hd, tmp,
+                                           kv.window_row(kc, s, j, p));
       for (int64_t g = 0; g < group; ++g) {
         const float* qg = q0 + g * hd;
         __m256 acc = _mm256_setzero_ps();
-        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kF16>(k, e), acc);
+        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
         scores[g * n_rows + j] = hsum(acc) * scale;
       }
     }
@@ -73,9 +109,10 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
     float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
     std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
     for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* v = kv.row(vc, s, j) + off;
+      const uint8_t* v = head_slice<kKind>(kv.row(vc, s, j), h * hd, hd, tmp,
+                                           kv.window_row(vc, s, j, p));
       for (int64_t e = 0; e < hd; e += 8) {
-        const __m256 ve = load8<kF16>(v, e);
+        const __m256 ve = load8<kLoad>(v, e);
         for (int64_t g = 0; g < group; ++g) {
           float* o = out0 + g * hd + e;
           _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
@@ -89,10 +126,12 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
 
 void attention_avx2(const Tensor* node, int ith, int nth) {
   const KvView& kv = *static_cast<const KvView*>(node->pparam);
-  if (kv.comps[node->iparam[0]].type == DType::F16)
-    attend<true>(kv, node, ith, nth);
-  else
-    attend<false>(kv, node, ith, nth);
+  switch (kv.comps[node->iparam[0]].type) {
+    case DType::F16: return attend<RowKind::f16>(kv, node, ith, nth);
+    case DType::BF16: return attend<RowKind::bf16>(kv, node, ith, nth);
+    case DType::FP8_KV: return attend<RowKind::fp8>(kv, node, ith, nth);
+    default: return attend<RowKind::f32>(kv, node, ith, nth);
+  }
 }
 
 }  // namespace v4::cpu

@@ -10,6 +10,7 @@
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/fast_attention.h"
 #include "backends/cpu/ref_kernels.h"
+#include "lib/core/kv_view.h"
 #include "lib/core/error.h"
 #include "lib/core/threadpool.h"
 
@@ -126,6 +127,7 @@ class CpuBackend final : public Backend {
       const Tensor* node = nodes[i];
       if (node->op == Op::view) continue;
       if (node->op == Op::mul_mat && run_fast_matmul(node, env)) continue;
+      if (node->op == Op::attention) make_resident(*node);
       NodeJob job{cpu::reference_kernel(*node), node};
       if (node->op == Op::attention && !reference_only_ && cpu::fast_attention_supported(*node))
         job.fn = cpu::attention_avx2;
@@ -137,6 +139,12 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Tiered KV caches page the layer's blocks in before its attention reads them.
+  static void make_resident(const Tensor& node) {
+    const KvView& kv = *static_cast<const KvView*>(node.pparam);
+    if (kv.residency) kv.residency->ensure_resident(kv.comps[node.iparam[0]].group);
+  }
+
   bool run_fast_matmul(const Tensor* node, const ComputeEnv& env) {
     const Tensor* x = node->src[1];
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);

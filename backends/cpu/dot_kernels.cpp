@@ -74,7 +74,7 @@ bool fast_attention_supported(const Tensor& node) {
   const auto& kv = *static_cast<const KvView*>(node.pparam);
   const DType kt = kv.comps[node.iparam[0]].type, vt = kv.comps[node.iparam[1]].type;
   return cpu_features().avx2 && node.src[0]->ne[0] % 8 == 0 && kt == vt &&
-         (kt == DType::F32 || kt == DType::F16);
+         (kt == DType::F32 || kt == DType::F16 || kt == DType::BF16 || kt == DType::FP8_KV);
 #else
   (void)node;
   return false;

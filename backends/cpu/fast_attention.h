@@ -1,4 +1,4 @@
-// Vectorised attention over KV pages (f32 or f16 rows, head size a multiple of 8).
+// Vectorised attention over KV pages (f32, f16, bf16 or FP8 rows, head size a multiple of 8).
 #pragma once
 
 #include "lib/core/tensor.h"

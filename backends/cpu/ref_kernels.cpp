@@ -232,23 +232,32 @@ void k_copy(const Tensor* node, int ith, int nth) {
   }
 }
 
+void store_row(const KvView& kv, int comp, int32_t seq, int32_t pos, const float* x) {
+  const KvComponentView& c = kv.comps[comp];
+  traits(c.type).from_f32(x, kv.row(comp, seq, pos), c.row_elems);
+  if (c.ring) std::memcpy(kv.ring_row(comp, seq, pos), x, static_cast<size_t>(c.row_elems) * 4);
+}
+
 void k_kv_store(const Tensor* node, int ith, int nth) {
   const KvView& kv = *static_cast<const KvView*>(node->pparam);
   const int kc = node->iparam[0], vc = node->iparam[1];
   const Range r = share(kv.n_tokens, ith, nth);
   for (int64_t i = r.begin; i < r.end; ++i) {
     const int32_t s = kv.tok_seq[i], p = kv.tok_pos[i];
-    traits(kv.comps[kc].type).from_f32(frow(node->src[0], i), kv.row(kc, s, p), kv.comps[kc].row_elems);
-    traits(kv.comps[vc].type).from_f32(frow(node->src[1], i), kv.row(vc, s, p), kv.comps[vc].row_elems);
+    store_row(kv, kc, s, p, frow(node->src[0], i));
+    store_row(kv, vc, s, p, frow(node->src[1], i));
   }
 }
 
-// Converts one cached row's head slice to f32 (f32 rows are read in place).
+// A head may start inside a block (FP8 rows: 32 values per block, heads of 8), so the
+// blocks covering it are converted and the head is found inside them.
 const float* kv_head(const KvComponentView& c, const uint8_t* row, int64_t off, int64_t n,
                      float* tmp) {
   if (c.type == DType::F32) return reinterpret_cast<const float*>(row) + off;
-  traits(c.type).to_f32(row + row_bytes(c.type, off), tmp, n);
-  return tmp;
+  const int64_t bs = traits(c.type).block_size;
+  const int64_t first = off / bs * bs, end = (off + n + bs - 1) / bs * bs;
+  traits(c.type).to_f32(row + row_bytes(c.type, first), tmp, end - first);
+  return tmp + (off - first);
 }
 
 void k_attention(const Tensor* node, int ith, int nth) {
@@ -259,7 +268,7 @@ void k_attention(const Tensor* node, int ith, int nth) {
   const int64_t group = n_head / node->iparam[2];
   const float scale = node->fparam[0];
   float* att = kv.scratch + ith * kv.scratch_stride;
-  float tmp[512];  // one head of a converted row (head_dim <= 512 is checked at build)
+  float tmp[640];  // the blocks covering one head (head_dim <= 512 is checked at build)
   const Range r = share(kv.n_tokens * n_head, ith, nth);
   for (int64_t task = r.begin; task < r.end; ++task) {
     const int64_t t = task / n_head, h = task % n_head;
@@ -267,7 +276,8 @@ void k_attention(const Tensor* node, int ith, int nth) {
     const int64_t off = (h / group) * hd;
     const float* qh = frow(q, t * n_head + h);
     for (int32_t j = 0; j <= p; ++j) {
-      const float* k = kv_head(kv.comps[kc], kv.row(kc, s, j), off, hd, tmp);
+      const float* kw = kv.window_row(kc, s, j, p);
+      const float* k = kw ? kw + off : kv_head(kv.comps[kc], kv.row(kc, s, j), off, hd, tmp);
       float dot = 0.0f;
       for (int64_t e = 0; e < hd; ++e) dot += qh[e] * k[e];
       att[j] = dot * scale;
@@ -276,7 +286,8 @@ void k_attention(const Tensor* node, int ith, int nth) {
     float* o = frow_mut(node, t) + h * hd;
     std::fill(o, o + hd, 0.0f);
     for (int32_t j = 0; j <= p; ++j) {
-      const float* v = kv_head(kv.comps[vc], kv.row(vc, s, j), off, hd, tmp);
+      const float* vw = kv.window_row(vc, s, j, p);
+      const float* v = vw ? vw + off : kv_head(kv.comps[vc], kv.row(vc, s, j), off, hd, tmp);
       for (int64_t e = 0; e < hd; ++e) o[e] += att[j] * v[e];
     }
   }

@@ -2,6 +2,8 @@
 // and a thread-local message. Nothing thrown inside gets past this file.
 #include "v4engine.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -16,6 +18,7 @@
 #include "lib/model/model.h"
 #include "lib/runtime/backend_registry.h"
 #include "lib/runtime/context.h"
+#include "lib/runtime/session.h"
 #include "lib/sample/sampler.h"
 #include "lib/text/utf8_stream.h"
 
@@ -263,13 +266,24 @@ v4_context_params v4_context_default_params(void) {
   return p;
 }
 
+namespace {
+v4::DType kv_dtype(v4_kv_type t) {
+  switch (t) {
+    case V4_KV_F16: return v4::DType::F16;
+    case V4_KV_BF16: return v4::DType::BF16;
+    case V4_KV_FP8: return v4::DType::FP8_KV;
+    default: return v4::DType::F32;
+  }
+}
+}  // namespace
+
 v4_status v4_context_create(v4_model* model, const v4_context_params* params, v4_context** out) {
   V4_REQUIRE(out, "v4_context_create: out is NULL");
   *out = nullptr;
   V4_REQUIRE(model, "v4_context_create: model is NULL");
   v4_context_params p = v4_context_default_params();
   V4_REQUIRE(read_params(params, &p), "v4_context_create: params->struct_size is invalid");
-  V4_REQUIRE(p.kv_type == V4_KV_F32 || p.kv_type == V4_KV_F16,
+  V4_REQUIRE(p.kv_type >= V4_KV_F32 && p.kv_type <= V4_KV_FP8,
              "v4_context_create: unknown kv_type");
   return guarded([&] {
     v4::ContextOptions o;
@@ -280,7 +294,12 @@ v4_status v4_context_create(v4_model* model, const v4_context_params* params, v4
     o.n_threads_batch = p.n_threads_batch;
     o.shared_pool = p.threadpool ? p.threadpool->impl.get() : nullptr;
     o.kv_page_tokens = p.kv_page_tokens;
-    o.kv_type = p.kv_type == V4_KV_F16 ? v4::DType::F16 : v4::DType::F32;
+    o.kv_type = kv_dtype(p.kv_type);
+    o.kv_budgets.hot_bytes = p.kv_device_bytes;
+    o.kv_budgets.warm_bytes = p.kv_host_bytes;
+    if (p.kv_disk_dir) o.kv_budgets.disk.dir = p.kv_disk_dir;
+    o.kv_budgets.disk.max_bytes = p.kv_disk_max_bytes;
+    o.kv_budgets.disk.compress = p.kv_disk_compress;
     o.abort = p.abort_callback;
     o.abort_user = p.abort_user;
     o.log = p.log ? logger(p.log, p.log_user) : model->impl->log();
@@ -324,22 +343,54 @@ const float* v4_get_logits(v4_context* ctx, int32_t i) {
 
 v4_status v4_seq_clear(v4_context* ctx, v4_seq_id seq) {
   V4_REQUIRE(ctx, "v4_seq_clear: ctx is NULL");
-  return guarded([&] { ctx->impl->kv().clear(seq); });
+  return guarded([&] { ctx->impl->seq_clear(seq); });
 }
 
 v4_status v4_seq_remove(v4_context* ctx, v4_seq_id seq, v4_pos p0, v4_pos p1) {
   V4_REQUIRE(ctx, "v4_seq_remove: ctx is NULL");
-  return guarded([&] { ctx->impl->kv().remove(seq, p0, p1); });
+  return guarded([&] { ctx->impl->seq_remove(seq, p0, p1); });
 }
 
 v4_status v4_seq_copy(v4_context* ctx, v4_seq_id src, v4_seq_id dst) {
   V4_REQUIRE(ctx, "v4_seq_copy: ctx is NULL");
-  return guarded([&] { ctx->impl->kv().copy(src, dst); });
+  return guarded([&] { ctx->impl->seq_copy(src, dst); });
 }
 
 v4_pos v4_seq_length(const v4_context* ctx, v4_seq_id seq) {
   if (!ctx || seq < 0 || seq >= static_cast<int32_t>(ctx->impl->kv().n_seq_max())) return 0;
   return ctx->impl->kv().seq_length(seq);
+}
+
+v4_status v4_context_kv_stats(const v4_context* ctx, v4_kv_stats* out) {
+  V4_REQUIRE(ctx && out, "v4_context_kv_stats: NULL argument");
+  V4_REQUIRE(out->struct_size >= offsetof(v4_kv_stats, stall_seconds) + sizeof(double),
+             "v4_context_kv_stats: set out->struct_size = sizeof(v4_kv_stats)");
+  const v4::KvStats st = ctx->impl->kv().stats();
+  v4_kv_tier_stats* tiers[3] = {&out->device, &out->host, &out->disk};
+  for (int t = 0; t < 3; ++t)
+    *tiers[t] = {st.tiers[t].blocks, st.tiers[t].bytes, st.tiers[t].capacity_bytes};
+  out->disk_bytes_read = st.disk_io.bytes_read;
+  out->disk_bytes_written = st.disk_io.bytes_written;
+  out->block_reads = st.block_reads;
+  out->block_hits = st.block_hits;
+  out->stall_seconds = st.stall_seconds;
+  return V4_OK;
+}
+
+v4_status v4_session_save(v4_context* ctx, v4_seq_id seq, const char* path) {
+  V4_REQUIRE(ctx && path, "v4_session_save: NULL argument");
+  return guarded([&] { v4::save_session(*ctx->impl, seq, path); });
+}
+
+v4_status v4_session_load(v4_context* ctx, v4_seq_id seq, const char* path, v4_token* tokens,
+                          size_t cap, size_t* n_tokens) {
+  V4_REQUIRE(ctx && path, "v4_session_load: NULL argument");
+  V4_REQUIRE(tokens || cap == 0, "v4_session_load: tokens is NULL but cap > 0");
+  return guarded([&] {
+    const std::vector<int32_t> t = v4::load_session(*ctx->impl, seq, path);
+    if (cap > 0) std::memcpy(tokens, t.data(), std::min(cap, t.size()) * sizeof(int32_t));
+    if (n_tokens) *n_tokens = t.size();
+  });
 }
 
 v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap, size_t* n_bytes) {

@@ -49,6 +49,9 @@ enum class DType : uint32_t {
   // a time for SIMD kernels (lib/core/quant/repack.cpp). Same bytes per row as the source.
   Q4_0_R4 = 16400,
   Q8_0_R4 = 16401,
+  // The FP8 KV page row format (a layout of KV rows, never a weight type): blocks of 32
+  // E4M3 values with one power-of-two (E8M0) scale; see docs/FORMAT.md.
+  FP8_KV = 16402,
 };
 
 struct TypeTraits {
@@ -102,5 +105,13 @@ struct BlockFP8_B32 {
   uint8_t qs[32];   // E4M3 values; element = d * e4m3(qs[i])
 };
 static_assert(sizeof(BlockFP8_B32) == 34);
+
+// FP8 KV page rows: element = 2^(e - 127) * e4m3(qs[i]). 33 bytes per 32 values, so a
+// row costs 0.516x its bf16 size.
+struct BlockFP8_KV {
+  uint8_t e;        // E8M0 scale exponent (biased by 127)
+  uint8_t qs[32];   // E4M3 values
+};
+static_assert(sizeof(BlockFP8_KV) == 33);
 
 }  // namespace v4

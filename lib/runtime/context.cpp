@@ -13,6 +13,9 @@ namespace v4 {
 namespace {
 // Forward graphs kept per context: decode (1 token) plus a few prompt shapes.
 constexpr size_t kMaxCachedGraphs = 8;
+// FP8 pages: the last 32 rows are read exactly (docs/KV_TIERS.md has the measurements).
+constexpr int32_t kKvWindowRows = 32;
+constexpr int32_t kKvRingRows = 256;
 }  // namespace
 
 Context::Context(const Model& model, const ContextOptions& opts)
@@ -44,9 +47,26 @@ Context::Context(const Model& model, const ContextOptions& opts)
     own_pool_ = std::make_unique<ThreadPool>(std::max(opts_.n_threads, opts_.n_threads_batch));
     pool_ = own_pool_.get();
   }
-  kv_ = std::make_unique<KvCache>(arch_.kv_components(opts_.kv_type),
-                                  static_cast<int32_t>(opts_.kv_page_tokens), opts_.n_ctx,
-                                  opts_.n_seq_max);
+  std::vector<KvComponentSpec> comps = arch_.kv_components(opts_.kv_type);
+  for (const KvComponentSpec& c : comps)
+    if (c.row_elems % traits(c.type).block_size != 0)
+      fail(Status::unsupported,
+           "KV type {} stores rows in blocks of {} values, but {} rows have {} values; use "
+           "--kv-type f16 or bf16 for this model",
+           type_name(c.type), traits(c.type).block_size, c.name, c.row_elems);
+  // Block-quantised (FP8) rows keep an exact copy of the most recent rows: the ring must
+  // hold the window plus every row of one batch, so batches are capped to fit it.
+  KvWindow window;
+  if (traits(opts_.kv_type).quantized) {
+    window = {kKvWindowRows, kKvRingRows};
+    opts_.n_batch = std::min<uint32_t>(opts_.n_batch, kKvRingRows - kKvWindowRows);
+  }
+  kv_ = std::make_unique<KvCache>(std::move(comps), static_cast<int32_t>(opts_.kv_page_tokens),
+                                  opts_.n_ctx, opts_.n_seq_max, opts_.kv_budgets, opts_.log,
+                                  window);
+  // Batches are split so their new KV blocks always fit the hot tier.
+  opts_.n_batch = static_cast<uint32_t>(
+      std::min<int64_t>(opts_.n_batch, kv_->max_batch_tokens()));
   kv_->reserve_batch(static_cast<int32_t>(opts_.n_batch));
   // Attention scores: one row of n_ctx per query head of a KV group, per thread.
   const size_t scratch_stride = static_cast<size_t>(opts_.n_ctx) * arch_.max_query_group();
@@ -60,9 +80,18 @@ Context::Context(const Model& model, const ContextOptions& opts)
   out_ids_buf_.resize(opts_.n_batch);
   logit_row_.resize(opts_.n_batch);
   logits_.resize(static_cast<size_t>(n_vocab_));
-  opts_.log(LogLevel::info, "context: n_ctx {}, n_batch {}, {} sequences, {} threads, KV {} ({} pages of {} tokens, {:.1f} MiB)",
+  seq_tokens_.resize(opts_.n_seq_max);
+  // Token histories grow with their sequences; reserve them up front when that is cheap so
+  // decoding does not allocate.
+  if (uint64_t{opts_.n_seq_max} * opts_.n_ctx <= (uint64_t{16} << 20))
+    for (auto& t : seq_tokens_) t.reserve(opts_.n_ctx);
+  const KvStats st = kv_->stats();
+  opts_.log(LogLevel::info,
+            "context: n_ctx {}, n_batch {}, {} sequences, {} threads, KV {} ({} pages of {} "
+            "tokens; tiers device {:.1f} / host {:.1f} / disk {:.1f} MiB)",
             opts_.n_ctx, opts_.n_batch, opts_.n_seq_max, pool_->size(), type_name(opts_.kv_type),
-            kv_->total_pages(), kv_->page_rows(), kv_->tier().bytes() / 1048576.0);
+            kv_->total_pages(), kv_->page_rows(), st.tiers[0].capacity_bytes / 1048576.0,
+            st.tiers[1].capacity_bytes / 1048576.0, st.tiers[2].capacity_bytes / 1048576.0);
 }
 
 Context::~Context() {
@@ -141,7 +170,7 @@ void Context::decode(const BatchView& b) {
   } catch (...) {
     // A failed or aborted batch leaves every sequence as it was.
     for (int32_t s = 0; s < n_seq; ++s)
-      if (kv_->seq_length(s) > next_pos_[s]) kv_->remove(s, next_pos_[s], -1);
+      if (kv_->seq_length(s) > next_pos_[s]) seq_remove(s, next_pos_[s], -1);
     last_n_tokens_ = 0;
     throw;
   }
@@ -178,11 +207,74 @@ void Context::run_ubatch(const int32_t* tokens, const int32_t* seq, const int32_
     kv_->rollback_batch();
     fail(Status::aborted, "decode aborted by the abort callback; the KV cache is unchanged");
   }
+  for (int32_t i = 0; i < n; ++i) seq_tokens_[seq[i]].push_back(tokens[i]);
   const auto* out = static_cast<const float*>(c.io.logits->data);
   for (int32_t j = 0; j < n_out; ++j) {
     const int32_t row = logit_row_[first + out_ids_buf_[j]];
     std::memcpy(logits_.data() + static_cast<size_t>(row) * n_vocab_,
                 out + static_cast<size_t>(j) * n_vocab_, n_vocab_ * sizeof(float));
+  }
+}
+
+void Context::seq_clear(int32_t seq) {
+  kv_->clear(seq);
+  for (size_t s = 0; s < seq_tokens_.size(); ++s)
+    if (seq < 0 || static_cast<int32_t>(s) == seq) seq_tokens_[s].clear();
+}
+
+void Context::seq_remove(int32_t seq, int32_t p0, int32_t p1) {
+  kv_->remove(seq, p0, p1);
+  for (size_t s = 0; s < seq_tokens_.size(); ++s)
+    if (seq < 0 || static_cast<int32_t>(s) == seq)
+      seq_tokens_[s].resize(std::min<size_t>(seq_tokens_[s].size(), kv_->seq_length(s)));
+}
+
+void Context::seq_copy(int32_t src, int32_t dst) {
+  kv_->copy(src, dst);
+  if (src != dst) seq_tokens_[dst] = seq_tokens_[src];
+}
+
+void Context::seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
+                          const std::vector<const uint8_t*>& rows, int32_t n_window,
+                          const std::vector<const float*>& window_rows) {
+  if (seq < 0 || seq >= static_cast<int32_t>(kv_->n_seq_max()))
+    fail(Status::invalid_arg, "sequence id {} is outside 0..{}", seq, kv_->n_seq_max() - 1);
+  if (n < 0 || static_cast<uint32_t>(n) > kv_->n_ctx())
+    fail(Status::context_full, "the session holds {} tokens but the context fits {}; create "
+         "the context with a larger n_ctx", n, kv_->n_ctx());
+  for (int32_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= n_vocab_)
+      fail(Status::bad_format, "session token {} has id {}, outside the vocabulary", i, tokens[i]);
+  seq_clear(seq);
+  const auto& comps = kv_->components();
+  const int32_t step = static_cast<int32_t>(opts_.n_batch);
+  try {
+    for (int32_t i0 = 0; i0 < n; i0 += step) {
+      const int32_t m = std::min(step, n - i0);
+      seq_buf_.assign(m, seq);
+      for (int32_t i = 0; i < m; ++i) pos_buf_[i] = i0 + i;
+      kv_->begin_batch(m, seq_buf_.data(), pos_buf_.data());
+      const KvView& view = *kv_->view();
+      for (size_t c = 0; c < comps.size(); ++c) {
+        const size_t rb = comps[c].row_bytes();
+        for (int32_t i = 0; i < m; ++i)
+          std::memcpy(view.row(static_cast<int>(c), seq, i0 + i), rows[c] + (i0 + i) * rb, rb);
+      }
+      seq_tokens_[seq].insert(seq_tokens_[seq].end(), tokens + i0, tokens + i0 + m);
+    }
+    // Exact copies of the last rows, where the session has them.
+    const int32_t first = n - n_window;
+    for (size_t c = 0; c < comps.size(); ++c) {
+      if (!window_rows[c]) continue;
+      const size_t elems = static_cast<size_t>(comps[c].row_elems);
+      for (int32_t p = first; p < n; ++p)
+        std::memcpy(kv_->window_row(c, seq, p), window_rows[c] + (p - first) * elems,
+                    elems * sizeof(float));
+    }
+    kv_->set_window_first(seq, first);
+  } catch (...) {
+    seq_clear(seq);
+    throw;
   }
 }
 
@@ -203,9 +295,14 @@ std::string Context::describe_plan() {
                          d.memory_total / 1073741824.0, d.memory_free / 1073741824.0);
   out += fmt::format("weights: {} tensors, {} bytes on the host (as loaded)\n",
                      model_.file().tensors().size(), model_.weight_bytes());
-  out += fmt::format("kv cache: {} components, {} pages x {} tokens on tier '{}', {} bytes, type {}\n",
-                     kv_->components().size(), kv_->total_pages(), kv_->page_rows(),
-                     kv_->tier().name(), kv_->tier().bytes(), type_name(opts_.kv_type));
+  out += fmt::format("kv cache: {} components in {} groups, {} pages x {} tokens, {} bytes per "
+                     "block, type {}\n",
+                     kv_->components().size(), kv_->n_groups(), kv_->total_pages(),
+                     kv_->page_rows(), kv_->block_bytes(), type_name(opts_.kv_type));
+  const KvStats st = kv_->stats();
+  for (const KvStats::Tier& t : st.tiers)
+    if (t.capacity_bytes)
+      out += fmt::format("  kv tier {}: {:.2f} MiB\n", t.name, t.capacity_bytes / 1048576.0);
   out += "decode step (1 token):\n";
   CachedGraph& c = graph_for(1, 1);
   out += c.schedule->describe();

@@ -27,6 +27,7 @@ struct ContextOptions {
   ThreadPool* shared_pool = nullptr;
   uint32_t kv_page_tokens = 32;
   DType kv_type = DType::F32;
+  KvBudgets kv_budgets;
   bool (*abort)(void*) = nullptr;
   void* abort_user = nullptr;
   Logger log;
@@ -54,6 +55,18 @@ class Context {
 
   KvCache& kv() { return *kv_; }
   const KvCache& kv() const { return *kv_; }
+  // Sequence edits that keep the token history (for sessions) in step with the cache.
+  void seq_clear(int32_t seq);
+  void seq_remove(int32_t seq, int32_t p0, int32_t p1);
+  void seq_copy(int32_t src, int32_t dst);
+  // The tokens a sequence's cache holds, in position order.
+  const std::vector<int32_t>& seq_tokens(int32_t seq) const { return seq_tokens_[seq]; }
+  // Fills `seq` (cleared first) from saved tokens and K/V rows: rows[c] holds n rows of
+  // component c; window_rows[c] (or null) the exact f32 copies of its last n_window rows.
+  // Fails with nothing changed if they do not fit.
+  void seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
+                   const std::vector<const uint8_t*>& rows, int32_t n_window,
+                   const std::vector<const float*>& window_rows);
   const Model& model() const { return model_; }
   uint32_t n_ctx() const { return kv_->n_ctx(); }
   std::string describe_plan();
@@ -90,6 +103,7 @@ class Context {
   std::vector<int32_t> out_ids_buf_;
   std::vector<float> logits_;        // rows for the wanted tokens of the last batch
   std::vector<int32_t> logit_row_;   // batch index -> row in logits_, or -1
+  std::vector<std::vector<int32_t>> seq_tokens_;
   int32_t last_n_tokens_ = 0;
 };
 

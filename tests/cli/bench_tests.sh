@@ -159,6 +159,27 @@ assert r["mb_per_s"] > 0 and r["seconds"] > 0, r
 ' || die "bad tokenize JSON: $out"
 }
 
+bench_kv_disk() {
+  # Issue 7: `v4 bench --kv-disk DIR` measures the disk tier's reads and leaves nothing behind.
+  mkdir -p kv
+  run_v4 bench --kv-disk kv --kv-disk-mib 16 --kv-disk-block 64K --json
+  expect_rc 0 "v4 bench --kv-disk"
+  need_python
+  python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin.read().splitlines() if l.strip()]
+r = [l for l in lines if l["test"] == "kv_disk_read"]
+assert len(r) == 1, lines
+r = r[0]
+assert r["bytes"] == 16 << 20 and r["block_bytes"] == 65536 and r["read_gbs"] > 0, r
+assert r["io"] in ("direct", "buffered"), r
+' <<<"$out" || die "bad kv_disk_read line: $out"
+  [[ -z "$(ls -A kv)" ]] || die "files left in the directory: $(ls kv)"
+  run_v4 bench --kv-disk "$WORK/missing"
+  expect_rc 1 "--kv-disk on a missing directory"
+  [[ "$err" == *"missing"* ]] || die "the error does not name the directory: $err"
+}
+
 bench_errors() {
   run_v4 bench -p 8 -n 8
   expect_rc 2 "bench without -m"

@@ -17,6 +17,120 @@ cli_run_expected() {
   [[ "$err" == *"tokens/s"* ]] || die "no timings on stderr: $err"
 }
 
+cli_kv_tiers() {
+  # Issue 7: the same greedy text with most KV pages on disk, statistics on request, and a
+  # clear error for a bad size or an unusable directory.
+  mkdir -p "$WORK/kv"
+  run_v4 run -n 200 --temp 0 --kv-page 16 --kv-vram 4K --kv-ram 40K --kv-disk "$WORK/kv" --stats
+  expect_rc 0 "v4 run with a disk tier"
+  [[ "$out" == "$expected" ]] || { show_diff "$expected" "$out"; die "text differs with KV on disk"; }
+  [[ "$err" == *"kv disk"*"blocks"* && "$err" == *"hit rate"* ]] || die "no KV statistics: $err"
+  [[ -z "$(ls -A "$WORK/kv")" ]] || die "files left in the KV directory: $(ls "$WORK/kv")"
+  for t in f16 bf16 fp8; do
+    run_v4 run -n 40 --temp 0 --kv-type $t --kv-page 16 --kv-vram 4K --kv-ram 4K --kv-disk "$WORK/kv"
+    expect_rc 0 "v4 run --kv-type $t with a disk tier"
+    [[ "$out" == "Once upon a time"* ]] || die "--kv-type $t: unexpected text: $out"
+  done
+  run_v4 run -n 5 --kv-ram 12Q
+  expect_rc 2 "--kv-ram 12Q"
+  [[ "$err" == *"bad size '12Q'"* ]] || die "no clear message for a bad size: $err"
+  run_v4 run -n 5 --kv-vram 4K --kv-ram 4K --kv-disk "$WORK/missing-dir"
+  expect_rc 1 "--kv-disk on a missing directory"
+  [[ "$err" == *"missing-dir"* ]] || die "the error does not name the directory: $err"
+  run_v4 run -n 5 --kv-vram 4K --kv-ram 4K
+  expect_rc 1 "budgets too small without a disk tier"
+  [[ "$err" == *"--kv-disk"* ]] || die "the error does not suggest --kv-disk: $err"
+}
+
+cli_session() {
+  # Issue 7: --session saves the prompt's cache and a second run reuses it (same text).
+  local prompt="Once upon a time, there was a little girl named Lily"
+  run_v4 run -p "$prompt" -n 30 --temp 0
+  expect_rc 0 "v4 run without a session"
+  local plain=$out
+  run_v4 run -p "$prompt" -n 30 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "v4 run --session (first)"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "first --session run differs"; }
+  [[ -f "$WORK/s.v4s" ]] || die "no session file written"
+  [[ "$err" != *"restored"* ]] || die "a session was restored on the first run: $err"
+  run_v4 run -p "$prompt" -n 30 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "v4 run --session (second)"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed --session run differs"; }
+  [[ "$err" =~ session:\ ([0-9]+)\ of\ ([0-9]+)\ prompt\ tokens\ restored ]] || die "nothing restored: $err"
+  (( BASH_REMATCH[1] + 1 == BASH_REMATCH[2] )) || die "not all but the last prompt token restored: $err"
+  # A longer prompt reuses the saved prefix.
+  run_v4 run -p "$prompt who" -n 10 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "v4 run --session with a longer prompt"
+  [[ "$err" == *"restored"* ]] || die "the prefix was not reused: $err"
+  # A damaged session is ignored with a warning; the output is still right.
+  printf 'garbage' >"$WORK/bad.v4s"
+  run_v4 run -p "$prompt" -n 30 --temp 0 --session "$WORK/bad.v4s"
+  expect_rc 0 "v4 run --session with a damaged file"
+  [[ "$out" == "$plain" ]] || die "output differs after a damaged session"
+  [[ "$err" == *"ignoring session"* ]] || die "no warning for a damaged session: $err"
+  ls "$WORK" | grep -q '\.tmp\.' && die "temporary session files left: $(ls "$WORK")"
+  return 0
+}
+
+cli_kv_tiers_16k() {
+  # Issue 7: on a v4 mkmodel model at 16K tokens of context, greedy text and every logits row
+  # are identical with most KV pages on disk (device and host budgets of two pages per layer).
+  run_v4 mkmodel --shape tiny,ctx=16384 --type f32 --seed 1 -o tiny16k.gguf
+  expect_rc 0 "v4 mkmodel tiny,ctx=16384"
+  local args=(run -m tiny16k.gguf -n 16000 --temp 0 --ctx 16384 --kv-type f16 --kv-page 128)
+  run_v4 "${args[@]}" --logits-out ram.bin
+  expect_rc 0 "16K tokens all in RAM"
+  local ram=$out
+  mkdir -p kv
+  # tiny: 2 layers, K+V rows of 32 f16 values -> a 128-token block is 16 KiB.
+  run_v4 "${args[@]}" --kv-vram 64K --kv-ram 64K --kv-disk kv --stats --logits-out disk.bin
+  expect_rc 0 "16K tokens mostly on disk"
+  [[ "$out" == "$ram" ]] || die "greedy text differs with KV on disk"
+  cmp -s ram.bin disk.bin || die "logits differ with KV on disk"
+  [[ "$err" =~ kv\ disk\ +([0-9]+)\ blocks ]] && (( BASH_REMATCH[1] > 200 )) || die "KV was not mostly on disk: $err"
+  echo "$err" | grep "^kv"
+}
+
+cli_session_kill() {
+  # Issue 7: kill -9 while a session is being written never leaves a half-written file under
+  # the final name: after every kill the file is absent or loads.
+  run_v4 mkmodel --shape tiny,ctx=16384 --type f32 --seed 1 -o tiny.gguf
+  expect_rc 0 "v4 mkmodel"
+  head -c 40000 "$REPO/tests/data/tinystories-sample.txt" >prompt.txt
+  local args=(run -m tiny.gguf -f prompt.txt -n 1 --temp 0 --ctx 16384 --kv-type f16)
+  for delay in 0.05 0.1 0.2 0.3 0.4 0.6 0.8 1.0; do
+    rm -f s.v4s
+    "$V" "${args[@]}" --session s.v4s >/dev/null 2>&1 &
+    local pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    if [[ -e s.v4s ]]; then
+      run_v4 "${args[@]}" --session s.v4s
+      expect_rc 0 "resume after kill -9 at ${delay}s"
+      [[ "$err" != *"ignoring session"* ]] || die "a damaged session under the final name after kill -9 at ${delay}s: $err"
+      [[ "$err" == *"restored"* ]] || die "the session was not restored: $err"
+    fi
+  done
+  return 0
+}
+
+cli_kv_fp8_perplexity() {
+  # Issue 7: FP8 KV pages keep perplexity within 2 % of f32 pages (512-token windows).
+  ppl() {
+    run_v4 perplexity -f "$REPO/tests/data/tinystories-sample.txt" --ctx 512 --kv-type "$1"
+    expect_rc 0 "v4 perplexity --kv-type $1"
+    sed -n 's/^perplexity: \([0-9.]*\).*/\1/p' <<<"$out"
+  }
+  local f32 fp8
+  f32=$(ppl f32)
+  fp8=$(ppl fp8)
+  [[ -n "$f32" && -n "$fp8" ]] || die "no perplexity figure: $f32 / $fp8"
+  python3 -c "import sys; f,a=map(float,sys.argv[1:]); sys.exit(0 if abs(a/f-1)<0.02 else 1)" \
+    "$f32" "$fp8" || die "FP8 KV perplexity $fp8 not within 2 % of f32 $f32"
+  echo "perplexity f32 pages $f32, fp8 pages $fp8"
+}
+
 cli_run_prefix() {
   run_v4 run -p "Once upon a time" -n 40 --temp 0
   expect_rc 0 "v4 run -p 'Once upon a time' -n 40 --temp 0"

@@ -88,4 +88,31 @@ inline int argmax(const float* l, int n) {
   return best;
 }
 
+inline bool collect_text(v4_token, const char* text, size_t len, void* user) {
+  static_cast<std::string*>(user)->append(text, len);
+  return true;
+}
+
+// The text v4_generate produces for `prompt` (n tokens at temperature temp, seed seed).
+inline std::string generate(v4_model* m, const char* prompt, int n, float temp, uint64_t seed,
+                            int threads = 1) {
+  ContextHandle c(m, ctx_params(threads, 512));
+  v4_sampler_params sp = v4_sampler_default_params();
+  sp.temperature = temp;
+  sp.seed = seed;
+  v4_sampler* s = nullptr;
+  REQUIRE(v4_sampler_create(m, &sp, &s) == V4_OK);
+  std::string out;
+  v4_generate_params gp = v4_generate_default_params();
+  gp.n_predict = n;
+  gp.on_token = collect_text;
+  gp.user = &out;
+  int32_t produced = 0;
+  const v4_status st = v4_generate(c.c, s, prompt, &gp, &produced);
+  INFO(v4_last_error());
+  REQUIRE(st == V4_OK);
+  v4_sampler_free(s);
+  return out;
+}
+
 }  // namespace v4test

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common.h"
+#include "lib/kv/disk_bench.h"
 #include "membw.h"
 
 namespace v4::cli {
@@ -44,6 +45,8 @@ struct BenchOptions {
   bool verbose = false;
   std::string text_file;
   int32_t membw_mib = 1024;
+  int32_t kv_disk_mib = 1024;
+  std::string kv_disk_block = "128K";
   ContextOptions context;
 };
 
@@ -121,17 +124,6 @@ Stats stats_of(const std::vector<double>& v) {
     s.sd = std::sqrt(q / static_cast<double>(v.size() - 1));
   }
   return s;
-}
-
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", b / 1073741824.0);
-  else if (b >= (1ull << 20))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
-  return buf;
 }
 
 std::string human_count(uint64_t n) {
@@ -216,6 +208,41 @@ void print_membw(const Bandwidth& b, bool json) {
   }
   for (const std::string& f : b.flags) warn(f);
   std::fflush(stdout);
+}
+
+// The disk tier's read throughput in the --kv-disk directory (compare with bench/fio_read.sh
+// on the same filesystem in the same run).
+int print_kv_disk(const BenchOptions& o) {
+  uint64_t block = 0;
+  if (!parse_size(o.kv_disk_block, &block) || block == 0 || block > (64u << 20))
+    return fail("bad --kv-disk-block '" + o.kv_disk_block + "' (up to 64M)", kExitUsage);
+  v4::DiskReadBench r;
+  try {
+    r = v4::bench_disk_reads(o.context.kv.disk_dir, static_cast<size_t>(block),
+                             static_cast<uint64_t>(o.kv_disk_mib) << 20, 64);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  if (o.json) {
+    JsonLine j;
+    j.str("test", "kv_disk_read")
+        .str("dir", o.context.kv.disk_dir)
+        .integer("block_bytes", static_cast<int64_t>(r.slot_bytes))
+        .integer("queue_depth", r.queue_depth)
+        .integer("bytes", static_cast<int64_t>(r.bytes))
+        .num("read_gbs", r.read_gbps, 4)
+        .num("write_gbs", r.write_gbps, 4)
+        .str("io", r.direct_io ? "direct" : "buffered");
+    j.print();
+  } else {
+    std::printf("kv disk: %.3f GB/s read, %.3f GB/s write (%s blocks, %d in flight, %s, %s I/O) "
+                "in %s\n",
+                r.read_gbps, r.write_gbps, human_bytes(r.slot_bytes).c_str(), r.queue_depth,
+                human_bytes(r.bytes).c_str(), r.direct_io ? "direct" : "buffered",
+                o.context.kv.disk_dir.c_str());
+  }
+  std::fflush(stdout);
+  return kExitOk;
 }
 
 // ---- Model facts -----------------------------------------------------------------------------
@@ -523,9 +550,12 @@ int bench_main(BenchOptions& o) {
   if (o.context.threads < 0) return fail("--threads must be >= 0", kExitUsage);
   if (o.membw_mib < 1) return fail("--membw-mib must be >= 1", kExitUsage);
   if (o.tokenize) return tokenize_bench(o);
+  const bool disk_only = !o.context.kv.disk_dir.empty() && o.model.empty();
+  if (disk_only && !o.membw) return print_kv_disk(o);
   const bool probe_only = o.membw && o.model.empty();
   if (o.model.empty() && !probe_only)
-    return fail("bench needs -m MODEL (or --membw alone for the bandwidth probe)", kExitUsage);
+    return fail("bench needs -m MODEL (or --membw / --kv-disk DIR alone for the bandwidth probes)",
+                kExitUsage);
   if (!probe_only && o.n_prompt == 0 && o.n_gen == 0)
     return fail("nothing to measure: -p and -n are both 0", kExitUsage);
   const int threads = o.context.threads > 0 ? o.context.threads : available_cpus();
@@ -539,6 +569,8 @@ int bench_main(BenchOptions& o) {
     return fail(e.what());
   }
   print_membw(bw, o.json);
+  if (!o.context.kv.disk_dir.empty())
+    if (const int rc = print_kv_disk(o); rc != kExitOk) return rc;
   if (probe_only) return kExitOk;
 
   ModelPtr model = load_model(o.model, false);
@@ -557,7 +589,7 @@ int bench_main(BenchOptions& o) {
   if (!ctx) return kExitError;
   Runner run(ctx.get(), f.n_vocab, o.seed);
 
-  const int elem = o.context.kv_type == "f16" ? 2 : 4;
+  const double elem = o.context.kv.bytes_per_value();
   // Attention reads the K and V rows of every cached position: at step i of tg the cache
   // holds depth + i + 1 positions, so the mean over the test is depth + (n + 1) / 2.
   const double kv_bytes_per_token = o.n_gen > 0 ? 2.0 * f.n_layer * static_cast<double>(f.kv_dim) *
@@ -567,7 +599,7 @@ int bench_main(BenchOptions& o) {
   if (!o.json) {
     std::printf("model: %s, %s, %s, %s parameters, %d threads, load %s, KV %s\n", f.name.c_str(),
                 f.type.c_str(), human_bytes(f.size).c_str(), human_count(f.n_params).c_str(),
-                threads, load_mode.c_str(), o.context.kv_type.c_str());
+                threads, load_mode.c_str(), o.context.kv.type.c_str());
     std::printf("bytes read per generated token: %s of weights",
                 human_bytes(f.weight_bytes_per_token).c_str());
     if (kv_bytes_per_token > 0)
@@ -652,7 +684,7 @@ int bench_main(BenchOptions& o) {
         j.num("gflops", gflops, 5);
       }
       j.str("load_mode", load_mode)
-          .str("kv_type", o.context.kv_type)
+          .str("kv_type", o.context.kv.type)
           .num("others_cpu", unknown_as_nan(r.others_cpu), 3)
           .strings("flags", flags);
       j.print();
@@ -693,6 +725,11 @@ void register_bench(CLI::App& app, Action& action) {
   cmd->add_flag("--json", o->json, "One JSON object per line and measurement");
   cmd->add_flag("--membw", o->membw, "Measure the memory read bandwidth (alone without -m)");
   cmd->add_option("--membw-mib", o->membw_mib, "Buffer of the bandwidth probe in MiB")
+      ->capture_default_str();
+  cmd->add_option("--kv-disk-mib", o->kv_disk_mib,
+                  "With --kv-disk: MiB the disk read probe writes and reads back")
+      ->capture_default_str();
+  cmd->add_option("--kv-disk-block", o->kv_disk_block, "With --kv-disk: block size of the probe")
       ->capture_default_str();
   cmd->add_flag("--tokenize", o->tokenize, "Measure the tokenizer on 1 MiB of text instead");
   cmd->add_option("-f,--file", o->text_file,

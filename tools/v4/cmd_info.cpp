@@ -67,20 +67,6 @@ std::string shape_of(const v4_tensor_info& t) {
   return s + "]";
 }
 
-std::string human_bytes(uint64_t b) {
-  char buf[64];
-  if (b >= (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  } else if (b >= (1ull << 20)) {
-    std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(b) / (1ull << 20));
-  } else if (b >= (1ull << 10)) {
-    std::snprintf(buf, sizeof buf, "%.2f KiB", static_cast<double>(b) / (1ull << 10));
-  } else {
-    std::snprintf(buf, sizeof buf, "%" PRIu64 " B", b);
-  }
-  return buf;
-}
-
 int print_devices() {
   std::string buf(16384, '\0');
   size_t n = 0;

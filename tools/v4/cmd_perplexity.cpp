@@ -35,7 +35,7 @@ struct PerplexityOptions {
   std::string backend = "auto", device;
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
-  std::string kv_type = "f32";
+  KvOptions kv;
   bool json = false;
   bool verbose = false;
 };
@@ -88,7 +88,7 @@ int perplexity_main(PerplexityOptions& o) {
   cp.n_batch = static_cast<uint32_t>(n_ctx);
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
-  cp.kv_type = o.kv_type == "f16" ? V4_KV_F16 : V4_KV_F32;
+  if (!o.kv.apply(cp)) return kExitUsage;
   cp.backend = o.backend.c_str();
   cp.device = o.device.empty() ? nullptr : o.device.c_str();
   v4_context* raw = nullptr;
@@ -172,9 +172,7 @@ void register_perplexity(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   add_load_option(cmd);
-  cmd->add_option("--kv-type", o->kv_type, "KV cache row type: f32 or f16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16"}));
+  add_kv_options(cmd, o->kv);
   add_backend_options(cmd, o->backend, o->device);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");

@@ -20,6 +20,8 @@ struct RunOptions {
   std::string prompt_file;
   std::string prompt_ids;
   std::string logits_out;
+  std::string session;
+  bool stats = false;
   int32_t n_predict = 128;
   bool no_bos = false;
   bool verbose = false;
@@ -104,6 +106,57 @@ bool on_token(v4_token, const char* text, size_t len, void* user) {
   return true;
 }
 
+// Loads a saved session into sequence 0 and keeps the part that starts the prompt.
+// Returns how many prompt tokens are already in the cache (at least one is always left to
+// evaluate, so the first token has logits).
+int64_t resume_session(v4_context* ctx, const std::string& path,
+                       const std::vector<v4_token>& prompt) {
+  if (!file_exists(path)) return 0;
+  std::vector<v4_token> saved(v4_context_n_ctx(ctx));
+  size_t n_saved = 0;
+  if (v4_session_load(ctx, 0, path.c_str(), saved.data(), saved.size(), &n_saved) != V4_OK) {
+    warn(std::string("ignoring session '") + path + "': " + v4_last_error());
+    v4_seq_clear(ctx, 0);
+    return 0;
+  }
+  size_t keep = 0;
+  while (keep < n_saved && keep + 1 < prompt.size() && saved[keep] == prompt[keep]) ++keep;
+  v4_seq_remove(ctx, 0, static_cast<v4_pos>(keep), -1);
+  std::fprintf(stderr, "session: %zu of %zu prompt tokens restored from %s\n", keep,
+               prompt.size(), path.c_str());
+  return static_cast<int64_t>(keep);
+}
+
+// Saves the prompt's part of sequence 0 (what a later run with the same prompt reuses).
+bool save_prompt_session(v4_context* ctx, const std::string& path, int64_t n_prompt) {
+  if (v4_seq_length(ctx, 0) > n_prompt) v4_seq_remove(ctx, 0, static_cast<v4_pos>(n_prompt), -1);
+  if (v4_session_save(ctx, 0, path.c_str()) != V4_OK) {
+    fail(std::string("cannot save the session: ") + v4_last_error());
+    return false;
+  }
+  return true;
+}
+
+void print_kv_stats(const v4_context* ctx) {
+  v4_kv_stats st{};
+  st.struct_size = sizeof st;
+  if (v4_context_kv_stats(ctx, &st) != V4_OK) return;
+  const v4_kv_tier_stats* tiers[] = {&st.device, &st.host, &st.disk};
+  const char* names[] = {"device", "host", "disk"};
+  for (int t = 0; t < 3; ++t)
+    if (tiers[t]->capacity_bytes)
+      std::fprintf(stderr, "kv %-6s %8" PRIu64 " blocks %10s of %10s\n", names[t],
+                   tiers[t]->blocks, human_bytes(tiers[t]->bytes).c_str(),
+                   human_bytes(tiers[t]->capacity_bytes).c_str());
+  std::fprintf(stderr,
+               "kv disk: %s read, %s written; blocks read %" PRIu64 ", hit rate %.1f%%, "
+               "stalled %.3f s\n",
+               human_bytes(st.disk_bytes_read).c_str(), human_bytes(st.disk_bytes_written).c_str(),
+               st.block_reads,
+               st.block_reads ? 100.0 * static_cast<double>(st.block_hits) / st.block_reads : 100.0,
+               st.stall_seconds);
+}
+
 int run_main(RunOptions& o) {
   setup_logging(o.verbose);
   if (o.n_predict < 0) return fail("-n must be >= 0", kExitUsage);
@@ -183,8 +236,9 @@ int run_main(RunOptions& o) {
   gp.seq = 0;
   gp.add_bos = false;  // the tokens already carry it
   gp.parse_special = false;
-  gp.prompt_tokens = tokens.data();
-  gp.n_prompt_tokens = static_cast<int32_t>(tokens.size());
+  const int64_t n_cached = o.session.empty() ? 0 : resume_session(ctx.get(), o.session, tokens);
+  gp.prompt_tokens = tokens.data() + n_cached;
+  gp.n_prompt_tokens = static_cast<int32_t>(n_prompt - n_cached);
   gp.on_token = on_token;
   gp.user = &state;
 
@@ -197,6 +251,9 @@ int run_main(RunOptions& o) {
 
   if (!state.error.empty()) return fail(state.error);
   if (st != V4_OK) return fail_status("generation failed", st);
+  if (o.stats) print_kv_stats(ctx.get());
+  if (!o.session.empty() && !save_prompt_session(ctx.get(), o.session, n_prompt))
+    return kExitError;
   if (logits_file && std::fclose(logits_file.release()) != 0) {
     return fail("cannot write the logits file '" + o.logits_out + "'");
   }
@@ -231,6 +288,9 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option(
       "--logits-out", o->logits_out,
       "Write the logits row of every sampled token to FILE (n_vocab float32 LE per row)");
+  cmd->add_option("--session", o->session,
+                  "Reuse the prompt's cache saved in FILE (when it matches) and save it there");
+  cmd->add_flag("--stats", o->stats, "Print KV tier statistics on stderr");
   cmd->add_flag("--no-bos", o->no_bos, "Do not add the BOS token to a text prompt");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return run_main(*o); }; });

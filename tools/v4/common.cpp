@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -129,13 +130,101 @@ void add_sampling_options(CLI::App* cmd, SamplingOptions& s) {
   s.seed_opt = cmd->add_option("--seed", s.seed, "RNG seed (default: random, printed on stderr)");
 }
 
+std::string human_bytes(uint64_t b) {
+  char buf[64];
+  if (b >= (1ull << 30)) {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
+  } else if (b >= (1ull << 20)) {
+    std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(b) / (1ull << 20));
+  } else if (b >= (1ull << 10)) {
+    std::snprintf(buf, sizeof buf, "%.2f KiB", static_cast<double>(b) / (1ull << 10));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  }
+  return buf;
+}
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+bool parse_size(const std::string& text, uint64_t* out) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return false;
+  size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &used);
+  } catch (...) {
+    return false;
+  }
+  std::string unit = text.substr(used);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() == 2)
+    unit.pop_back();  // "512MB"
+  int shift = 0;
+  if (unit.empty()) shift = 0;
+  else if (unit == "K" || unit == "k") shift = 10;
+  else if (unit == "M" || unit == "m") shift = 20;
+  else if (unit == "G" || unit == "g") shift = 30;
+  else if (unit == "T" || unit == "t") shift = 40;
+  else return false;
+  if (shift && v > (~0ull >> shift)) return false;
+  *out = static_cast<uint64_t>(v) << shift;
+  return true;
+}
+
+bool KvOptions::apply(v4_context_params& cp) const {
+  cp.kv_type = type == "f16" ? V4_KV_F16 : type == "bf16" ? V4_KV_BF16
+               : type == "fp8" ? V4_KV_FP8 : V4_KV_F32;
+  cp.kv_page_tokens = page;
+  const std::pair<const std::string*, uint64_t*> sizes[] = {
+      {&vram, &cp.kv_device_bytes}, {&ram, &cp.kv_host_bytes}, {&disk_max, &cp.kv_disk_max_bytes}};
+  for (const auto& [text, field] : sizes) {
+    if (text->empty()) continue;
+    if (!parse_size(*text, field) || *field == 0) {
+      fail("bad size '" + *text + "': use a number of bytes with an optional K, M or G suffix");
+      return false;
+    }
+  }
+  cp.kv_disk_dir = disk_dir.empty() ? nullptr : disk_dir.c_str();
+  cp.kv_disk_compress = disk_compress;
+  return true;
+}
+
+double KvOptions::bytes_per_value() const {
+  if (type == "f16" || type == "bf16") return 2.0;
+  if (type == "fp8") return 33.0 / 32.0;
+  return 4.0;
+}
+
+// CLI11 check for sizes: usage errors (exit 2) rather than run-time failures.
+std::string check_size(const std::string& text) {
+  uint64_t v = 0;
+  if (parse_size(text, &v) && v > 0) return {};
+  return "bad size '" + text + "': use a number of bytes with an optional K, M or G suffix";
+}
+
+void add_kv_options(CLI::App* cmd, KvOptions& kv) {
+  cmd->add_option("--kv-type", kv.type, "KV cache row type: f32, f16, bf16 or fp8")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}));
+  cmd->add_option("--kv-page", kv.page, "Tokens per KV page (a power of two up to 128)")
+      ->capture_default_str();
+  cmd->add_option("--kv-vram", kv.vram,
+                  "KV budget of the device tier (what attention reads; host memory on the CPU), "
+                  "e.g. 512M (default: no limit)")
+      ->check(check_size);
+  cmd->add_option("--kv-ram", kv.ram, "KV budget of the host RAM tier (default: no limit)")
+      ->check(check_size);
+  cmd->add_option("--kv-disk", kv.disk_dir,
+                  "Directory for KV pages beyond the RAM budgets (files removed on exit)");
+  cmd->add_option("--kv-disk-max", kv.disk_max, "Most bytes of KV on disk (default: no limit)")
+      ->check(check_size);
+  cmd->add_flag("--kv-disk-compress", kv.disk_compress, "zstd-compress KV pages on disk");
+}
+
 void add_context_options(CLI::App* cmd, ContextOptions& c) {
   cmd->add_option("--threads", c.threads, "Threads (default: all cores)");
   cmd->add_option("--ctx", c.ctx, "Context length in tokens (default: the model's)");
   add_load_option(cmd);
-  cmd->add_option("--kv-type", c.kv_type, "KV cache row type: f32 or f16")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16"}));
+  add_kv_options(cmd, c.kv);
   add_backend_options(cmd, c.backend, c.device);
 }
 
@@ -176,7 +265,7 @@ ContextPtr create_context(v4_model* model, const ContextOptions& opts, v4_abort_
   cp.n_ctx = opts.ctx;
   cp.n_threads = opts.threads;
   cp.n_threads_batch = opts.threads;
-  cp.kv_type = opts.kv_type == "f16" ? V4_KV_F16 : V4_KV_F32;
+  if (!opts.kv.apply(cp)) return nullptr;
   cp.abort_callback = abort_fn;
   cp.abort_user = abort_user;
   cp.backend = opts.backend.c_str();

@@ -35,6 +35,9 @@ int fail_status(const std::string& what, v4_status status);
 // Prints "v4: error: <what>" and returns `code`.
 int fail(const std::string& what, int code = kExitError);
 void warn(const std::string& what);
+// "1.50 GiB", "12.00 MiB", "3.25 KiB", "12 B".
+std::string human_bytes(uint64_t b);
+bool file_exists(const std::string& path);
 
 // Routes library logs to stderr: warnings and errors always, debug/info with verbose.
 void setup_logging(bool verbose);
@@ -84,15 +87,32 @@ struct SamplingOptions {
   v4_sampler_params to_params();
 };
 
+// KV cache storage: row type, page size and tier budgets (sizes as given: "512M", "2G").
+struct KvOptions {
+  std::string type = "f32";
+  uint32_t page = 32;
+  std::string vram, ram, disk_max;
+  std::string disk_dir;
+  bool disk_compress = false;
+  // Fills the KV fields of `cp`; prints an error and returns false on a bad size.
+  bool apply(v4_context_params& cp) const;
+  // Bytes per cached value, for bandwidth estimates (FP8 includes its scales).
+  double bytes_per_value() const;
+};
+
 struct ContextOptions {
   int32_t threads = 0;
   uint32_t ctx = 0;
-  std::string kv_type = "f32";
+  KvOptions kv;
   std::string backend = "auto";  // --backend auto|cpu|vulkan|cuda
   std::string device;            // --device N|NAME
 };
 
+// Parses "4096", "64K", "512M", "2G" (powers of 1024). False on anything else.
+bool parse_size(const std::string& text, uint64_t* out);
+
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
+void add_kv_options(CLI::App* cmd, KvOptions& kv);
 void add_context_options(CLI::App* cmd, ContextOptions& c);
 // --backend and --device (part of add_context_options).
 void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device);

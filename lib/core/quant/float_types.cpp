@@ -1,6 +1,7 @@
 // Plain float element types (F32, F16, BF16, FP8 E4M3/E5M2) and the FP8 weight block
 // FP8_B32. Every conversion rounds to nearest even (lib/core/float_conv.h); F16 and BF16
 // match ggml's ggml_fp32_to_fp16_row / ggml_fp32_to_bf16_row bit for bit.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -72,6 +73,35 @@ void quantize_fp8_b32(const float* src, void* dst, int64_t n) {
     const float d = bf16_to_f32(b[i].d);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < kQK; ++j) b[i].qs[j] = f32_to_fp8_e4m3(x[j] * id);
+  }
+}
+
+// FP8_KV: s = 2^ceil(log2(max|x| / 448)), stored as its biased exponent, so dividing by s
+// and multiplying back are exact and the largest value never exceeds 448. E4M3 is a
+// floating-point format, so a power-of-two scale costs no relative precision; it only
+// moves the exponent window (DeepSeek's FP8 KV pages make the same choice).
+void dequantize_fp8_kv(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockFP8_KV*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float s = std::ldexp(1.0f, static_cast<int>(b[i].e) - 127);
+    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = s * fp8_e4m3_to_f32(b[i].qs[j]);
+  }
+}
+void quantize_fp8_kv(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockFP8_KV*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* x = src + i * kQK;
+    float amax = 0.0f;
+    for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    int e = -127;  // an all-zero block keeps the smallest scale
+    if (amax > 0.0f && std::isfinite(amax)) {
+      int exp2;
+      const float m = std::frexp(amax / 448.0f, &exp2);  // amax/448 = m * 2^exp2, m in [0.5, 1)
+      e = m == 0.5f ? exp2 - 1 : exp2;                    // ceil(log2(amax / 448))
+      e = std::clamp(e, -127, 127);
+    }
+    b[i].e = static_cast<uint8_t>(e + 127);
+    for (int j = 0; j < kQK; ++j) b[i].qs[j] = f32_to_fp8_e4m3(std::ldexp(x[j], -e));
   }
 }
 

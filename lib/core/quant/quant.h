@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "lib/core/dtype.h"
+#include "lib/core/float_conv.h"  // V4_HD: k4_scale_min runs on GPUs too
 
 namespace v4 {
 
@@ -76,7 +77,7 @@ struct BlockQ6_K {
 static_assert(sizeof(BlockQ6_K) == 210);
 
 // Sub-block j's 6-bit scale and min of a Q4_K/Q5_K `scales` array.
-inline void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+V4_HD void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -101,6 +102,8 @@ void dequantize_e5m2(const void* src, float* dst, int64_t n);
 void quantize_e5m2(const float* src, void* dst, int64_t n);
 void dequantize_fp8_b32(const void* src, float* dst, int64_t n);
 void quantize_fp8_b32(const float* src, void* dst, int64_t n);
+void dequantize_fp8_kv(const void* src, float* dst, int64_t n);
+void quantize_fp8_kv(const float* src, void* dst, int64_t n);
 
 // The 32-value blocks (q4_q5_q8.cpp).
 void dequantize_q4_0(const void* src, float* dst, int64_t n);

@@ -102,8 +102,8 @@ class Llama final : public Architecture {
   std::vector<KvComponentSpec> kv_components(DType kv_type) const override {
     std::vector<KvComponentSpec> c;
     for (int32_t l = 0; l < info_.n_layer; ++l) {
-      c.push_back({"blk." + std::to_string(l) + ".k", kv_type, int64_t{n_head_kv_} * head_dim_});
-      c.push_back({"blk." + std::to_string(l) + ".v", kv_type, int64_t{n_head_kv_} * head_dim_});
+      c.push_back({"blk." + std::to_string(l) + ".k", kv_type, int64_t{n_head_kv_} * head_dim_, l});
+      c.push_back({"blk." + std::to_string(l) + ".v", kv_type, int64_t{n_head_kv_} * head_dim_, l});
     }
     return c;
   }

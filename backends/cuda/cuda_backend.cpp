@@ -1,0 +1,273 @@
+// CudaBackend: v4::Backend on one CUDA device. Intermediates live in device memory from the
+// pool (the executor's arena comes from alloc()); weights the graph reads from host memory
+// are uploaded once, in prepare(), and looked up by their host address afterwards; inputs
+// filled on the host are copied to device staging at the start of each compute(). Kernels
+// run in order on one stream; compute() waits for it before returning, so the caller may
+// read outputs right away (an asynchronous hand-off through events is the next step).
+// kv_store and attention run here when the KV pages are device memory (a device KV tier);
+// with today's host tier supports() says no and the scheduler leaves them on the CPU.
+#include "backends/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <unordered_map>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_kv_mirror.h"
+#include "backends/cuda/cuda_memory_pool.h"
+#include "backends/cuda/cuda_stream.h"
+#include "backends/cuda/kernels.h"
+#include "lib/core/device_math/block_values.h"
+
+namespace v4 {
+namespace {
+
+using cuda::DevKvView;
+using cuda::DevTensor;
+
+// Activation columns up to which mul_mat runs the matvec kernel (beyond: tensor cores).
+constexpr int64_t kMatvecMaxCols = 8;
+
+bool is_f32(const Tensor* t) { return t && t->type == DType::F32; }
+
+bool host_memory(const void* p) {
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+    cudaGetLastError();
+    return true;  // older runtimes report plain host memory as an error
+  }
+  return attr.type == cudaMemoryTypeUnregistered;
+}
+
+// Components kc and vc of the node's KV view are device memory of types the kernels read.
+bool kv_on_device(const Tensor& node) {
+  const auto* kv = static_cast<const KvView*>(node.pparam);
+  if (!kv || !kv->comps) return false;
+  for (int c : {node.iparam[0], node.iparam[1]}) {
+    const KvComponentView& comp = kv->comps[c];
+    if (!comp.base || comp.ring || host_memory(comp.base) || !cuda::kv_type_supported(comp.type))
+      return false;  // (ring: f32 window rows of block-quantised pages, not handled here)
+  }
+  return true;
+}
+
+const Tensor* base_of(const Tensor* t) {
+  while (t->op == Op::view) t = t->src[0];
+  return t;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device)
+      : device_(device), pool_(device), stream_(device), kv_mirror_(pool_) {}
+  ~CudaBackend() override {
+    for (auto& [host, dev] : uploads_) pool_.free(dev.ptr);
+    if (partials_) pool_.free(partials_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  std::vector<DeviceInfo> devices() const override {
+    std::vector<DeviceInfo> all = cuda_devices();
+    if (static_cast<size_t>(device_) < all.size()) return {all[static_cast<size_t>(device_)]};
+    return {};
+  }
+
+  bool supports(const Tensor& node) const override {
+    const Tensor* a = node.src[0];
+    const Tensor* b = node.src[1];
+    switch (node.op) {
+      case Op::view:
+        return true;
+      case Op::get_rows:
+        return cuda::weight_type_supported(a->type) && b->type == DType::I32 && is_f32(&node);
+      case Op::mul_mat:
+        return cuda::weight_type_supported(a->type) && is_f32(b) && is_f32(&node);
+      case Op::add:
+      case Op::mul:
+      case Op::swiglu:
+        return is_f32(a) && is_f32(b) && is_f32(&node);
+      case Op::scale:
+      case Op::silu:
+      case Op::rms_norm:
+      case Op::softmax:
+        return is_f32(a) && is_f32(&node);
+      case Op::rope:
+        return is_f32(a) && b->type == DType::I32 && (!node.src[2] || is_f32(node.src[2])) &&
+               node.extra != nullptr;
+      case Op::copy:
+        return dm::row_value_supported(a->type) && cuda::copy_dst_supported(node.type);
+      case Op::kv_store:
+        return is_f32(a) && is_f32(b) && kv_on_device(node);
+      case Op::attention:
+        return is_f32(a) && cuda::attention_head_dim_supported(a->ne[0]) && kv_on_device(node);
+      default:
+        return false;
+    }
+  }
+
+  void* alloc(size_t bytes, size_t align) override { return pool_.alloc(bytes, align); }
+  void free(void* ptr) override { pool_.free(ptr); }
+
+  void prepare(Tensor* const* nodes, size_t n) override {
+    V4_CUDA_CHECK(cudaSetDevice(device_));  // copies go to the current device
+    for (size_t i = 0; i < n; ++i)
+      for (const Tensor* s : nodes[i]->src) {
+        if (!s) continue;
+        const Tensor* base = base_of(s);
+        if (base->op != Op::none || !base->data || uploads_.count(base->data)) continue;
+        if (!host_memory(base->data)) continue;
+        Upload up{static_cast<uint8_t*>(pool_.alloc(base->nbytes(), 256)), base->nbytes(),
+                  base->is_input};
+        if (!base->is_input)  // weights: once; inputs: every compute()
+          V4_CUDA_CHECK(cudaMemcpy(up.ptr, base->data, up.bytes, cudaMemcpyHostToDevice));
+        uploads_.emplace(base->data, up);
+      }
+  }
+
+  bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
+    V4_CUDA_CHECK(cudaSetDevice(device_));
+    kv_mirror_.invalidate();
+    for (auto& [host, up] : uploads_)
+      if (up.is_input)
+        V4_CUDA_CHECK(
+            cudaMemcpyAsync(up.ptr, host, up.bytes, cudaMemcpyHostToDevice, stream_.get()));
+    for (size_t i = 0; i < n; ++i) {
+      if (env.abort && env.abort(env.abort_user)) {
+        stream_.synchronize();
+        return false;
+      }
+      run_node(*nodes[i]);
+    }
+    stream_.synchronize();
+    return true;
+  }
+
+  void synchronize() override { stream_.synchronize(); }
+
+ private:
+  struct Upload {
+    uint8_t* ptr;
+    size_t bytes;
+    bool is_input;
+  };
+
+  // The device address of t's data: views resolve through their base, uploaded leaves through
+  // the upload table, everything else already lives on the device.
+  void* resolve(const Tensor* t) const {
+    if (t->op == Op::view) return static_cast<uint8_t*>(resolve(t->src[0])) + t->view_offset;
+    const auto it = uploads_.find(t->data);
+    return it != uploads_.end() ? it->second.ptr : t->data;
+  }
+
+  DevTensor dev(const Tensor* t) const {
+    DevTensor d;
+    d.data = resolve(t);
+    d.type = t->type;
+    for (int i = 0; i < kMaxDims; ++i) {
+      d.ne[i] = t->ne[i];
+      d.nb[i] = t->nb[i];
+    }
+    return d;
+  }
+
+  void run_node(const Tensor& node) {
+    const cudaStream_t s = stream_.get();
+    const DevTensor out = dev(&node);
+    const auto src = [&](int i) { return dev(node.src[static_cast<size_t>(i)]); };
+    switch (node.op) {
+      case Op::view:
+        return;
+      case Op::get_rows:
+        return cuda::launch_get_rows(src(0), src(1), out, s);
+      case Op::mul_mat: {
+        const DevTensor w = src(0), x = src(1);
+        if (x.n_rows() <= kMatvecMaxCols || w.type == DType::F32)  // f32 weights stay exact
+          return cuda::launch_matvec(w, x, out, s);
+        return cuda::launch_matmul_mma(w, x, out, s);
+      }
+      case Op::add: {
+        const DevTensor b = src(1);
+        return cuda::launch_eltwise(cuda::EltOp::add, src(0), &b, 0.0f, out, s);
+      }
+      case Op::mul: {
+        const DevTensor b = src(1);
+        return cuda::launch_eltwise(cuda::EltOp::mul, src(0), &b, 0.0f, out, s);
+      }
+      case Op::swiglu: {
+        const DevTensor b = src(1);
+        return cuda::launch_eltwise(cuda::EltOp::swiglu, src(0), &b, 0.0f, out, s);
+      }
+      case Op::scale:
+        return cuda::launch_eltwise(cuda::EltOp::scale, src(0), nullptr, node.fparam[0], out, s);
+      case Op::silu:
+        return cuda::launch_eltwise(cuda::EltOp::silu, src(0), nullptr, 0.0f, out, s);
+      case Op::rms_norm:
+        return cuda::launch_rms_norm(src(0), node.fparam[0], out, s);
+      case Op::softmax:
+        return cuda::launch_softmax(src(0), node.fparam[0], node.iparam[0] != 0, out, s);
+      case Op::rope: {
+        const float* factors =
+            node.src[2] ? static_cast<const float*>(resolve(node.src[2])) : nullptr;
+        return cuda::launch_rope(src(0), src(1), factors,
+                                 *static_cast<const RopeParams*>(node.extra), out, s);
+      }
+      case Op::copy:
+        return cuda::launch_copy(src(0), out, s);
+      case Op::kv_store: {
+        const KvView& kv = *static_cast<const KvView*>(node.pparam);
+        kv_mirror_.upload(kv, s);
+        const DevKvView view = kv_mirror_.view(kv, node.iparam[0], node.iparam[1], s);
+        return cuda::launch_kv_store(src(0), src(1), view, s);
+      }
+      case Op::attention:
+        return run_attention(node, out, s);
+      default:
+        fail(Status::unsupported, "cuda: no kernel for op {} (node '{}')", op_name(node.op),
+             node.name);
+    }
+  }
+
+  void run_attention(const Tensor& node, const DevTensor& out, cudaStream_t s) {
+    const KvView& kv = *static_cast<const KvView*>(node.pparam);
+    // As the CPU backend: the cache makes this layer's blocks addressable first (a device tier
+    // would copy them into device slots here; the slot table is read after it).
+    if (kv.residency) kv.residency->ensure_resident(kv.comps[node.iparam[0]].group);
+    kv_mirror_.upload(kv, s);
+    const DevTensor q = dev(node.src[0]);
+    const int32_t rows = kv_mirror_.max_rows();
+    const size_t need = cuda::attention_partials_floats(q.ne[0], q.ne[1], kv.n_tokens,
+                                                        cuda::attention_splits(rows)) *
+                        sizeof(float);
+    if (need > partials_bytes_) {  // grows with the context, then stays
+      stream_.synchronize();       // the old buffer may still be read by queued kernels
+      if (partials_) pool_.free(partials_);
+      partials_ = pool_.alloc(need, 256);
+      partials_bytes_ = need;
+    }
+    cuda::launch_attention(q, kv_mirror_.view(kv, node.iparam[0], node.iparam[1], s),
+                           node.iparam[2], node.fparam[0], rows, static_cast<float*>(partials_),
+                           out, s);
+  }
+
+  int device_;
+  cuda::MemoryPool pool_;
+  cuda::Stream stream_;
+  cuda::KvMirror kv_mirror_;
+  void* partials_ = nullptr;  // attention's per-split (m, l, acc) scratch
+  size_t partials_bytes_ = 0;
+  std::unordered_map<const void*, Upload> uploads_;  // host address -> device copy
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  const CudaProbe probe = probe_cuda();
+  if (probe.device_count == 0) fail(Status::no_device, "cuda device {}: {}", device, probe.reason);
+  if (device < 0 || device >= probe.device_count)
+    fail(Status::no_device, "cuda device {} does not exist: {} CUDA device(s) found (0..{})",
+         device, probe.device_count, probe.device_count - 1);
+  return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace v4
