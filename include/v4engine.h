@@ -240,6 +240,12 @@ typedef struct v4_context_params {
   const char* kv_disk_dir;   /* NULL: no disk tier; else an existing writable directory */
   uint64_t kv_disk_max_bytes;
   bool kv_disk_compress;     /* zstd-compress blocks on disk */
+  /* Where the graph runs (fields added with the Vulkan backend; callers built with an
+   * older, smaller struct_size get the defaults). Ops a GPU backend lacks run on the CPU. */
+  const char* backend;       /* "auto" or NULL: a GPU when one works, else the CPU (one
+                                info log line says why); "cpu"; "vulkan"; "cuda" */
+  const char* device;        /* index or part of the name (see v4_devices_describe);
+                                NULL or "": the best device of that backend */
 } v4_context_params;
 
 V4_API v4_context_params v4_context_default_params(void);
@@ -313,6 +319,10 @@ V4_API v4_status v4_session_load(v4_context* ctx, v4_seq_id seq, const char* pat
  * decode step (what `v4 info --plan` prints), NUL-terminated; *n_bytes excludes the NUL. */
 V4_API v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap,
                                           size_t* n_bytes);
+
+/* Every backend compiled in with its devices (index, name, memory heaps, features): what
+ * `v4 info --devices` prints. NUL-terminated; *n_bytes excludes the NUL. */
+V4_API v4_status v4_devices_describe(char* buf, size_t cap, size_t* n_bytes);
 
 /* ---- Sampling ------------------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@ build="${V4_BUILD_DIR:-$root/build}"
 
 packages=(cmake ninja-build g++ pkg-config libfmt-dev catch2 libcli11-dev libedit-dev libpcre2-dev python3)
 packages+=(liburing-dev libzstd-dev libxxhash-dev)  # KV disk tier (io_uring, compression, checksums)
+packages+=(libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers)  # Vulkan backend; lavapipe runs its tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

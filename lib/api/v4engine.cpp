@@ -16,6 +16,7 @@
 #include "lib/core/log.h"
 #include "lib/core/threadpool.h"
 #include "lib/model/model.h"
+#include "lib/runtime/backend_registry.h"
 #include "lib/runtime/context.h"
 #include "lib/runtime/session.h"
 #include "lib/sample/sampler.h"
@@ -302,6 +303,8 @@ v4_status v4_context_create(v4_model* model, const v4_context_params* params, v4
     o.abort = p.abort_callback;
     o.abort_user = p.abort_user;
     o.log = p.log ? logger(p.log, p.log_user) : model->impl->log();
+    if (p.backend) o.backend = p.backend;
+    if (p.device) o.device = p.device;
     auto c = std::make_unique<v4_context>();
     c->model = model;
     c->impl = std::make_unique<v4::Context>(*model->impl, o);
@@ -394,6 +397,13 @@ v4_status v4_context_describe_plan(v4_context* ctx, char* buf, size_t cap, size_
   V4_REQUIRE(ctx, "v4_context_describe_plan: ctx is NULL");
   std::string s;
   const v4_status st = guarded([&] { s = ctx->impl->describe_plan(); });
+  if (st != V4_OK) return st;
+  return copy_out(s, buf, cap, n_bytes, true);
+}
+
+v4_status v4_devices_describe(char* buf, size_t cap, size_t* n_bytes) {
+  std::string s;
+  const v4_status st = guarded([&] { s = v4::describe_devices(); });
   if (st != V4_OK) return st;
   return copy_out(s, buf, cap, n_bytes, true);
 }

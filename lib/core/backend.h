@@ -19,6 +19,14 @@ struct DeviceInfo {
   std::string kind;        // "cpu", "gpu", ...
   uint64_t memory_total = 0;
   uint64_t memory_free = 0;
+  std::string details;     // backend-specific: memory heaps, probed features
+};
+
+// Tensors a device backend moves around one split (views resolved to the tensor that
+// owns the bytes): `in` are copied from host memory before the split's nodes run, `out`
+// back to host memory after them. Decided once per schedule by the executor.
+struct SplitCopies {
+  std::vector<const Tensor*> in, out;
 };
 
 // Everything a split needs from its caller while it runs.
@@ -49,6 +57,31 @@ class Backend {
   // remaining nodes were not run). Throws v4::Error on failure.
   virtual bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) = 0;
   virtual void synchronize() {}
+
+  // ---- Device backends (GPUs) ------------------------------------------------------
+  // False for a backend that computes in its own memory: the executor then uploads the
+  // weights its nodes read and inserts copies where data crosses to or from the host.
+  virtual bool uses_host_memory() const { return true; }
+  // Makes a weight leaf resident on the device (once; repeated calls are cheap).
+  virtual void upload_weight(const Tensor& weight) { (void)weight; }
+  // Intermediates keep the offsets the memory plan gave them in the host arena `host`
+  // (`bytes` long) inside a device arena of the same size, so one plan serves both.
+  virtual void bind_arena(const uint8_t* host, size_t bytes) {
+    (void)host;
+    (void)bytes;
+  }
+  // Called once per split of a schedule, before any run (the default: prepare()).
+  virtual void prepare_split(Tensor* const* nodes, size_t n, const SplitCopies& copies) {
+    (void)copies;
+    prepare(nodes, n);
+  }
+  // The schedule that owned this split is being destroyed.
+  virtual void release_split(Tensor* const* nodes, size_t n) {
+    (void)nodes;
+    (void)n;
+  }
+  // Bytes of weights resident in device memory (for `v4 info --plan`).
+  virtual size_t device_weight_bytes() const { return 0; }
 };
 
 }  // namespace v4

@@ -3,6 +3,11 @@
 // consecutive nodes on one backend form a split, and intermediates are placed in an
 // arena by the memory planner. A Schedule is built once per graph shape and run many
 // times; running it allocates nothing.
+//
+// Device backends (Backend::uses_host_memory() false) compute in their own memory: the
+// schedule uploads the weights their nodes read (once, through the backend), mirrors the
+// arena on the device (same offsets), and lists per split the tensors to copy in from
+// the host before it runs and out to the host after it (views resolved to their owner).
 #pragma once
 
 #include <string>
@@ -18,6 +23,9 @@ class Schedule {
  public:
   // `backends` in order of preference; the last must support every node.
   Schedule(Graph& graph, const std::vector<Backend*>& backends);
+  ~Schedule();
+  Schedule(const Schedule&) = delete;
+  Schedule& operator=(const Schedule&) = delete;
 
   size_t arena_bytes() const { return plan_.arena_bytes; }
   // Points every planned tensor and view into `arena` (at least arena_bytes()).
@@ -34,8 +42,12 @@ class Schedule {
     Backend* backend;
     size_t first;
     size_t count;
+    SplitCopies copies;  // device splits only
   };
+  void assign(const std::vector<Backend*>& backends);
+  void plan_copies();
   Graph& graph_;
+  std::vector<const Tensor*> device_weights_;
   std::vector<Split> splits_;
   std::vector<Backend*> node_backend_;
   MemoryPlan plan_;

@@ -7,6 +7,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "lib/core/error.h"
+#include "lib/runtime/backend_registry.h"
 
 namespace v4 {
 namespace {
@@ -37,7 +38,9 @@ Context::Context(const Model& model, const ContextOptions& opts)
   if (opts_.n_threads_batch <= 0) opts_.n_threads_batch = opts_.n_threads;
 
   cpu_ = make_cpu_backend();
+  device_ = create_device_backend(opts_.backend, opts_.device, opts_.log);
   backends_ = {cpu_.get()};
+  if (device_) backends_.insert(backends_.begin(), device_.get());
   if (opts_.shared_pool) {
     pool_ = opts_.shared_pool;
   } else {
@@ -283,11 +286,14 @@ const float* Context::logits(int32_t i) const {
 }
 
 std::string Context::describe_plan() {
-  std::string out = fmt::format("backends: {}\n", cpu_->name());
-  for (const DeviceInfo& d : cpu_->devices())
-    out += fmt::format("  device {} ({}): {:.1f} GiB total, {:.1f} GiB free\n", d.name, d.kind,
-                       d.memory_total / 1073741824.0, d.memory_free / 1073741824.0);
-  out += fmt::format("weights: {} tensors, {} bytes, all on cpu (mapped from the file)\n",
+  std::string out = "backends:";
+  for (const Backend* b : backends_) out += fmt::format(" {}", b->name());
+  out += "\n";
+  for (const Backend* b : backends_)
+    for (const DeviceInfo& d : b->devices())
+      out += fmt::format("  device {} ({}): {:.1f} GiB total, {:.1f} GiB free\n", d.name, d.kind,
+                         d.memory_total / 1073741824.0, d.memory_free / 1073741824.0);
+  out += fmt::format("weights: {} tensors, {} bytes on the host (as loaded)\n",
                      model_.file().tensors().size(), model_.weight_bytes());
   out += fmt::format("kv cache: {} components in {} groups, {} pages x {} tokens, {} bytes per "
                      "block, type {}\n",
@@ -300,6 +306,9 @@ std::string Context::describe_plan() {
   out += "decode step (1 token):\n";
   CachedGraph& c = graph_for(1, 1);
   out += c.schedule->describe();
+  if (device_)
+    out += fmt::format("{} device memory: {} bytes of weights resident\n", device_->name(),
+                       device_->device_weight_bytes());
   return out;
 }
 

@@ -31,6 +31,8 @@ struct ContextOptions {
   bool (*abort)(void*) = nullptr;
   void* abort_user = nullptr;
   Logger log;
+  std::string backend = "auto";  // auto, cpu, vulkan, cuda (lib/runtime/backend_registry.h)
+  std::string device;            // index or part of a name; "": the best
 };
 
 struct BatchView {
@@ -86,6 +88,7 @@ class Context {
   ContextOptions opts_;
   int32_t n_vocab_;
   std::unique_ptr<Backend> cpu_;
+  std::unique_ptr<Backend> device_;  // a GPU backend, or null
   std::vector<Backend*> backends_;
   std::unique_ptr<ThreadPool> own_pool_;
   ThreadPool* pool_;

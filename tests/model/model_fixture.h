@@ -41,6 +41,7 @@ inline v4_context_params ctx_params(int threads = 1, uint32_t n_ctx = 256) {
   v4_context_params p = v4_context_default_params();
   p.n_threads = threads;
   p.n_ctx = n_ctx;
+  p.backend = "cpu";  // these tests pin the CPU path (exact values, no allocation per token)
   return p;
 }
 

@@ -16,6 +16,7 @@ struct InfoOptions {
   std::string model;
   bool plan = false;
   bool check = false;
+  bool devices = false;
   bool verbose = false;
   ContextOptions context;
 };
@@ -66,8 +67,27 @@ std::string shape_of(const v4_tensor_info& t) {
   return s + "]";
 }
 
+int print_devices() {
+  std::string buf(16384, '\0');
+  size_t n = 0;
+  v4_status st = v4_devices_describe(buf.data(), buf.size(), &n);
+  if (st == V4_ERR_BUFFER_TOO_SMALL) {
+    buf.assign(n + 1, '\0');
+    st = v4_devices_describe(buf.data(), buf.size(), &n);
+  }
+  if (st != V4_OK) return fail_status("cannot list devices", st);
+  buf.resize(std::min(n, buf.size()));
+  std::printf("devices:\n%s", buf.c_str());
+  std::fflush(stdout);
+  return kExitOk;
+}
+
 int info_main(InfoOptions& o) {
   setup_logging(o.verbose);
+  if (o.devices) {
+    if (int rc = print_devices(); rc != kExitOk || o.model.empty()) return rc;
+  }
+  if (o.model.empty()) return fail("info needs -m MODEL (or --devices)", kExitUsage);
   ModelPtr model = load_model(o.model, false);
   if (!model) return kExitError;
   const v4_model* m = model.get();
@@ -148,7 +168,8 @@ int info_main(InfoOptions& o) {
 void register_info(CLI::App& app, Action& action) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Show a model's metadata, tensors and plan");
-  cmd->add_option("-m,--model", o->model, "Model file")->required();
+  cmd->add_option("-m,--model", o->model, "Model file (optional with --devices)");
+  cmd->add_flag("--devices", o->devices, "List the backends' devices and memory heaps");
   cmd->add_flag("--plan", o->plan, "Create a context and print the executor's plan");
   cmd->add_flag("--check", o->check, "Scan every weight for NaN/Inf");
   add_context_options(cmd, o->context);

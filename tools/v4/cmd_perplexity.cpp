@@ -32,6 +32,7 @@ struct PerplexityOptions {
   std::string model;
   std::string text_file;
   int32_t ctx = 512;
+  std::string backend = "auto", device;
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
   KvOptions kv;
@@ -88,6 +89,8 @@ int perplexity_main(PerplexityOptions& o) {
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
   if (!o.kv.apply(cp)) return kExitUsage;
+  cp.backend = o.backend.c_str();
+  cp.device = o.device.empty() ? nullptr : o.device.c_str();
   v4_context* raw = nullptr;
   if (v4_status st = v4_context_create(model.get(), &cp, &raw); st != V4_OK)
     return fail_status("cannot create context", st);
@@ -170,6 +173,7 @@ void register_perplexity(CLI::App& app, Action& action) {
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   add_load_option(cmd);
   add_kv_options(cmd, o->kv);
+  add_backend_options(cmd, o->backend, o->device);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return perplexity_main(*o); }; });

@@ -225,6 +225,16 @@ void add_context_options(CLI::App* cmd, ContextOptions& c) {
   cmd->add_option("--ctx", c.ctx, "Context length in tokens (default: the model's)");
   add_load_option(cmd);
   add_kv_options(cmd, c.kv);
+  add_backend_options(cmd, c.backend, c.device);
+}
+
+void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device) {
+  cmd->add_option("--backend", backend,
+                  "Where to run: auto (a GPU when one works, else the CPU), cpu, vulkan, cuda")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "vulkan", "cuda"}));
+  cmd->add_option("--device", device,
+                  "Device of the backend: index or part of the name (see v4 info --devices)");
 }
 
 v4_sampler_params SamplingOptions::to_params() {
@@ -258,6 +268,8 @@ ContextPtr create_context(v4_model* model, const ContextOptions& opts, v4_abort_
   if (!opts.kv.apply(cp)) return nullptr;
   cp.abort_callback = abort_fn;
   cp.abort_user = abort_user;
+  cp.backend = opts.backend.c_str();
+  cp.device = opts.device.empty() ? nullptr : opts.device.c_str();
   v4_context* ctx = nullptr;
   v4_status st = v4_context_create(model, &cp, &ctx);
   if (st != V4_OK) {

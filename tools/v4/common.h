@@ -104,6 +104,8 @@ struct ContextOptions {
   int32_t threads = 0;
   uint32_t ctx = 0;
   KvOptions kv;
+  std::string backend = "auto";  // --backend auto|cpu|vulkan|cuda
+  std::string device;            // --device N|NAME
 };
 
 // Parses "4096", "64K", "512M", "2G" (powers of 1024). False on anything else.
@@ -112,6 +114,8 @@ bool parse_size(const std::string& text, uint64_t* out);
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
 void add_kv_options(CLI::App* cmd, KvOptions& kv);
 void add_context_options(CLI::App* cmd, ContextOptions& c);
+// --backend and --device (part of add_context_options).
+void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device);
 
 // Creates a context (abort callback optional). On failure prints the error and returns null.
 ContextPtr create_context(v4_model* model, const ContextOptions& opts,

@@ -1,0 +1,35 @@
+// Which graph ops the Vulkan backend runs, and how: each node becomes one dispatch of a
+// shader variant with its push constants, bindings and workgroup counts. Buffers and
+// their offsets are filled in when the split is recorded (vulkan_backend.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_pipelines.h"
+#include "lib/core/tensor.h"
+
+namespace v4::vk {
+
+struct Dispatch {
+  std::string shader;
+  PushConstants pc;
+  const Tensor* bind[kBindings] = {};  // sources 0..2 and the destination; null: unused
+  bool raw[kBindings] = {};            // read as bytes (offset in bytes) vs 4-byte words
+  size_t extra[kBindings] = {};        // bytes added to a binding's tensor address
+  uint32_t groups[3] = {1, 1, 1};
+  uint32_t rows_per_group = 1;         // mul_mat: weight rows per workgroup in x
+};
+
+// Whether `node` (with its current source types and strides) has a shader.
+bool op_supported(const Tensor& node);
+// The dispatch for a supported node; `features` picks subgroup variants.
+Dispatch plan_dispatch(const Tensor& node, const Features& features);
+// A weight larger than one storage-buffer binding may address (maxStorageBufferRange:
+// 128 MiB on lavapipe, 4 GiB on most GPUs) is read in row ranges, one dispatch each:
+// mul_mat computes those output rows, get_rows copies the ids that fall in the range.
+// Returns `d` alone when the weight fits in `max_bytes`.
+std::vector<Dispatch> split_rows(const Tensor& node, const Dispatch& d, size_t max_bytes);
+
+}  // namespace v4::vk

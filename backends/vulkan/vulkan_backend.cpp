@@ -1,0 +1,306 @@
+#include "backends/vulkan/vulkan_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "backends/vulkan/vk_buffer.h"
+#include "backends/vulkan/vk_commands.h"
+#include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_ops.h"
+#include "backends/vulkan/vk_pipelines.h"
+#include "backends/vulkan/vk_weights.h"
+#include "lib/core/error.h"
+
+namespace v4 {
+namespace {
+
+using namespace vk;
+
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+std::string feature_text(const Features& f) {
+  return fmt::format("subgroup {}{}, fp16 storage {}, fp16 math {}, int8 storage {}, "
+                     "int8 math {}, integer dot {}",
+                     f.subgroup_size, f.subgroup_arith ? " (arithmetic)" : "",
+                     f.storage_16bit ? "yes" : "no", f.float16_math ? "yes" : "no",
+                     f.storage_8bit ? "yes" : "no", f.int8_math ? "yes" : "no",
+                     f.integer_dot ? "yes" : "no");
+}
+
+DeviceInfo describe(const PhysicalInfo& p) {
+  DeviceInfo d;
+  d.name = p.name;
+  d.kind = p.is_cpu ? "cpu" : "gpu";
+  d.memory_total = p.device_local_bytes();
+  d.memory_free = d.memory_total;  // (VK_EXT_memory_budget would say more)
+  d.details = fmt::format("index {}, {}, Vulkan {}.{}; heaps:", p.index, p.type,
+                          VK_API_VERSION_MAJOR(p.api_version), VK_API_VERSION_MINOR(p.api_version));
+  for (size_t h = 0; h < p.heaps.size(); ++h)
+    d.details += fmt::format(" [{}] {:.1f} GiB{}", h, p.heaps[h].size / 1073741824.0,
+                             p.heaps[h].device_local ? " device-local" : "");
+  d.details += "; " + feature_text(p.features);
+  d.details += fmt::format("; shaders use: {}, {}",
+                           p.features.subgroup_arith ? "subgroup reductions" : "shared-memory reductions",
+                           p.features.small_storage() ? "8/16-bit loads" : "32-bit loads");
+  return d;
+}
+
+// Everything recorded for one split of one schedule: re-recorded only when the device
+// arena moves, so a run is memcpy in, one submit, memcpy out.
+struct SplitState {
+  SplitCopies copies;
+  std::vector<size_t> in_at, out_at;  // offsets in `staging`
+  Buffer staging;
+  VkCommandBuffer cb = VK_NULL_HANDLE;
+  VkDescriptorPool pool = VK_NULL_HANDLE;
+  uint64_t generation = 0;  // 0: never recorded
+};
+
+class VulkanBackend final : public Backend {
+ public:
+  VulkanBackend(std::shared_ptr<Instance> inst, uint32_t index)
+      : dev_(std::make_unique<Device>(std::move(inst), index)),
+        cmds_(std::make_unique<Commands>(*dev_)),
+        pipes_(std::make_unique<Pipelines>(*dev_)),
+        weights_(std::make_unique<WeightStore>(*dev_, *cmds_)) {}
+
+  ~VulkanBackend() override {
+    vkDeviceWaitIdle(dev_->handle());
+    for (auto& [key, st] : splits_) drop(st);
+    splits_.clear();
+    arena_.reset();
+    weights_.reset();
+    pipes_.reset();
+    cmds_.reset();
+  }
+
+  const char* name() const override { return "vulkan"; }
+  std::vector<DeviceInfo> devices() const override { return {describe(dev_->info())}; }
+  bool supports(const Tensor& node) const override { return op_supported(node); }
+  bool uses_host_memory() const override { return false; }
+  size_t device_weight_bytes() const override { return weights_->bytes(); }
+
+  void* alloc(size_t bytes, size_t align) override {
+    void* p = nullptr;
+    if (posix_memalign(&p, align, bytes == 0 ? align : bytes) != 0)
+      fail(Status::out_of_memory, "vulkan: cannot allocate {} host bytes", bytes);
+    return p;
+  }
+  void free(void* ptr) override { std::free(ptr); }
+
+  void upload_weight(const Tensor& w) override { weights_->upload(w.data, w.nbytes()); }
+
+  void bind_arena(const uint8_t* host, size_t bytes) override {
+    host_bytes_ = bytes;
+    if (host == host_arena_ && bytes <= arena_.size()) return;
+    if (bytes > arena_.size()) {
+      vkDeviceWaitIdle(dev_->handle());
+      arena_ = Buffer(*dev_, align_up(bytes, 256), Buffer::Kind::device);
+    }
+    host_arena_ = host;
+    ++generation_;
+  }
+
+  void prepare_split(Tensor* const* nodes, size_t, const SplitCopies& copies) override {
+    SplitState& st = splits_[nodes];
+    drop(st);
+    st.copies = copies;
+  }
+
+  void release_split(Tensor* const* nodes, size_t) override {
+    auto it = splits_.find(nodes);
+    if (it == splits_.end()) return;
+    drop(it->second);
+    splits_.erase(it);
+  }
+
+  bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
+    auto it = splits_.find(nodes);
+    if (it == splits_.end()) fail(Status::internal, "vulkan: split run before prepare_split");
+    if (env.abort && env.abort(env.abort_user)) return false;
+    SplitState& st = it->second;
+    if (st.generation != generation_) record(nodes, n, st);
+    for (size_t i = 0; i < st.copies.in.size(); ++i)
+      std::memcpy(st.staging.mapped() + st.in_at[i], st.copies.in[i]->data, st.copies.in[i]->nbytes());
+    cmds_->submit_wait(st.cb);
+    for (size_t i = 0; i < st.copies.out.size(); ++i)
+      std::memcpy(st.copies.out[i]->data, st.staging.mapped() + st.out_at[i], st.copies.out[i]->nbytes());
+    return true;
+  }
+
+ private:
+  void drop(SplitState& st) {
+    if (st.cb || st.pool) vkDeviceWaitIdle(dev_->handle());
+    cmds_->release(st.cb);
+    if (st.pool) vkDestroyDescriptorPool(dev_->handle(), st.pool, nullptr);
+    st.cb = VK_NULL_HANDLE;
+    st.pool = VK_NULL_HANDLE;
+    st.generation = 0;
+  }
+
+  // Buffer and byte offset of a tensor's bytes on the device.
+  Location locate(const Tensor* t) const {
+    const auto* p = static_cast<const uint8_t*>(t->data);
+    if (host_arena_ && p >= host_arena_ && p < host_arena_ + host_bytes_)
+      return {arena_.handle(), static_cast<VkDeviceSize>(p - host_arena_)};
+    const Tensor* base = t;
+    while (base->op == Op::view) base = base->src[0];
+    Location loc;
+    if (!weights_->find(base->data, &loc))
+      fail(Status::internal, "vulkan: tensor '{}' is neither in the arena nor an uploaded weight",
+           t->name);
+    loc.offset += static_cast<VkDeviceSize>(p - static_cast<const uint8_t*>(base->data));
+    return loc;
+  }
+
+  void record(Tensor* const* nodes, size_t n, SplitState& st) {
+    drop(st);
+    size_t staging_bytes = 0;
+    st.in_at.clear();
+    st.out_at.clear();
+    for (const Tensor* t : st.copies.in) {
+      st.in_at.push_back(staging_bytes);
+      staging_bytes += align_up(t->nbytes(), 16);
+    }
+    for (const Tensor* t : st.copies.out) {
+      st.out_at.push_back(staging_bytes);
+      staging_bytes += align_up(t->nbytes(), 16);
+    }
+    if (staging_bytes > st.staging.size()) st.staging = Buffer(*dev_, staging_bytes, Buffer::Kind::staging);
+
+    uint32_t n_dispatch = 0;
+    for (size_t i = 0; i < n; ++i) n_dispatch += nodes[i]->op != Op::view;
+    VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max(1u, n_dispatch) * kBindings};
+    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pi.maxSets = std::max(1u, n_dispatch);
+    pi.poolSizeCount = 1;
+    pi.pPoolSizes = &ps;
+    check(vkCreateDescriptorPool(dev_->handle(), &pi, nullptr, &st.pool), "vkCreateDescriptorPool");
+
+    st.cb = cmds_->allocate();
+    begin(st.cb, false);
+    for (size_t i = 0; i < st.copies.in.size(); ++i) {
+      const Location to = locate(st.copies.in[i]);
+      VkBufferCopy region{st.in_at[i], to.offset, st.copies.in[i]->nbytes()};
+      vkCmdCopyBuffer(st.cb, st.staging.handle(), to.buffer, 1, &region);
+    }
+    if (!st.copies.in.empty())
+      barrier(st.cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
+    for (size_t i = 0; i < n; ++i) {
+      if (nodes[i]->op == Op::view) continue;
+      record_dispatch(st, *nodes[i]);
+      barrier(st.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT);
+    }
+    for (size_t i = 0; i < st.copies.out.size(); ++i) {
+      const Location from = locate(st.copies.out[i]);
+      VkBufferCopy region{from.offset, st.out_at[i], st.copies.out[i]->nbytes()};
+      vkCmdCopyBuffer(st.cb, from.buffer, st.staging.handle(), 1, &region);
+    }
+    if (!st.copies.out.empty()) {
+      VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+      mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+      mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+      vkCmdPipelineBarrier(st.cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                           &mb, 0, nullptr, 0, nullptr);
+    }
+    end(st.cb);
+    st.generation = generation_;
+  }
+
+  void record_dispatch(SplitState& st, const Tensor& node) {
+    const Dispatch d = plan_dispatch(node, dev_->info().features);
+    const size_t max_bytes = static_cast<size_t>(dev_->limits().maxStorageBufferRange - offset_align());
+    for (const Dispatch& part : split_rows(node, d, max_bytes)) record_one(st, part);
+  }
+
+  void record_one(SplitState& st, Dispatch d) {
+    const VkPipeline pipeline = pipes_->get(d.shader);
+    VkDescriptorSetLayout layout = pipes_->set_layout();
+    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorPool = st.pool;
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &layout;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    check(vkAllocateDescriptorSets(dev_->handle(), &ai, &set), "vkAllocateDescriptorSets");
+
+    const VkDeviceSize align = offset_align();
+    const VkDeviceSize max_range = dev_->limits().maxStorageBufferRange;
+    VkDescriptorBufferInfo info[kBindings];
+    VkWriteDescriptorSet writes[kBindings];
+    for (uint32_t b = 0; b < kBindings; ++b) {
+      const Tensor* t = d.bind[b] ? d.bind[b] : d.bind[3];  // unused slots: any valid range
+      Location loc = locate(t);
+      if (d.bind[b]) loc.offset += d.extra[b];
+      const VkDeviceSize start = loc.offset / align * align;
+      const VkDeviceSize rem = loc.offset - start;
+      if (d.bind[b]) d.pc.off[b] = static_cast<uint32_t>(d.raw[b] ? rem : rem / 4);
+      const VkDeviceSize size = buffer_size(loc.buffer);
+      info[b] = {loc.buffer, start, std::min(size - start, max_range) / 4 * 4};
+      writes[b] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+      writes[b].dstSet = set;
+      writes[b].dstBinding = b;
+      writes[b].descriptorCount = 1;
+      writes[b].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      writes[b].pBufferInfo = &info[b];
+    }
+    vkUpdateDescriptorSets(dev_->handle(), kBindings, writes, 0, nullptr);
+    vkCmdBindPipeline(st.cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+    vkCmdBindDescriptorSets(st.cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipes_->layout(), 0, 1, &set, 0,
+                            nullptr);
+    vkCmdPushConstants(st.cb, pipes_->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(d.pc), &d.pc);
+    vkCmdDispatch(st.cb, d.groups[0], d.groups[1], d.groups[2]);
+  }
+
+  // Bindings start at multiples of this; the shader adds the remainder (Params.off_*).
+  VkDeviceSize offset_align() const {
+    return std::max<VkDeviceSize>(4, dev_->limits().minStorageBufferOffsetAlignment);
+  }
+
+  VkDeviceSize buffer_size(VkBuffer b) const {
+    if (b == arena_.handle()) return arena_.size();
+    return weights_->block_size(b);
+  }
+
+  std::unique_ptr<Device> dev_;
+  std::unique_ptr<Commands> cmds_;
+  std::unique_ptr<Pipelines> pipes_;
+  std::unique_ptr<WeightStore> weights_;
+  Buffer arena_;
+  const uint8_t* host_arena_ = nullptr;
+  size_t host_bytes_ = 0;  // the running schedule's arena size
+  uint64_t generation_ = 1;
+  std::unordered_map<Tensor* const*, SplitState> splits_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_vulkan_backend(const std::string& device, bool require_gpu) {
+  auto inst = Instance::get();
+  const uint32_t index = choose_device(*inst, device);
+  const PhysicalInfo& info = inst->infos()[index];
+  if (require_gpu && info.is_cpu)
+    fail(Status::no_device, "vulkan: the only Vulkan device is '{}', a CPU implementation "
+         "(slower than the CPU backend); name it with --backend vulkan to use it anyway",
+         info.name);
+  return std::make_unique<VulkanBackend>(std::move(inst), index);
+}
+
+std::vector<DeviceInfo> vulkan_devices(std::string* why) {
+  std::vector<DeviceInfo> out;
+  try {
+    auto inst = Instance::get();
+    for (const PhysicalInfo& p : inst->infos()) out.push_back(describe(p));
+    if (out.empty() && why) *why = "the Vulkan loader found no device";
+  } catch (const Error& e) {
+    if (why) *why = e.what();
+  }
+  return out;
+}
+
+uint64_t vulkan_validation_errors() { return Instance::validation_errors(); }
+
+}  // namespace v4

@@ -1,0 +1,80 @@
+#include "lib/runtime/backend_registry.h"
+
+#include "backends/cpu/cpu_backend.h"
+#include "lib/core/error.h"
+#ifdef V4_HAVE_VULKAN
+#include "backends/vulkan/vulkan_backend.h"
+#endif
+
+namespace v4 {
+namespace {
+
+std::vector<DeviceInfo> cpu_devices(std::string*) { return make_cpu_backend()->devices(); }
+std::unique_ptr<Backend> create_cpu(const std::string&, bool) { return make_cpu_backend(); }
+
+}  // namespace
+
+const std::vector<BackendFactory>& backend_factories() {
+  static const std::vector<BackendFactory> factories = {
+#ifdef V4_HAVE_VULKAN
+      {"vulkan", vulkan_devices, make_vulkan_backend},
+#endif
+      {"cpu", cpu_devices, create_cpu},
+  };
+  return factories;
+}
+
+const BackendFactory* find_backend_factory(std::string_view name) {
+  for (const BackendFactory& f : backend_factories())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+std::string describe_devices() {
+  std::string out;
+  for (const BackendFactory& f : backend_factories()) {
+    std::string why;
+    const std::vector<DeviceInfo> devs = f.devices(&why);
+    out += fmt::format("{}:{}\n", f.name, devs.empty() ? " no device (" + why + ")" : "");
+    for (size_t i = 0; i < devs.size(); ++i) {
+      const DeviceInfo& d = devs[i];
+      out += fmt::format("  {}: {} ({}), {:.1f} GiB", i, d.name, d.kind,
+                         d.memory_total / 1073741824.0);
+      if (!d.details.empty()) out += "\n     " + d.details;
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<Backend> create_device_backend(const std::string& kind, const std::string& device,
+                                               const Logger& log) {
+  if (kind.empty() || kind == "auto") {
+    std::string reasons;
+    for (const BackendFactory& f : backend_factories()) {
+      if (std::string_view(f.name) == "cpu") continue;
+      try {
+        // A device named explicitly is taken even when it is not a GPU.
+        auto b = f.create(device, device.empty());
+        log(LogLevel::info, "backend auto: {} on {}", f.name, b->devices().front().name);
+        return b;
+      } catch (const Error& e) {
+        reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", e.what());
+      }
+    }
+    log(LogLevel::info, "backend auto: running on the CPU ({})",
+        reasons.empty() ? "no GPU backend in this build" : reasons);
+    return nullptr;
+  }
+  if (kind == "cpu") return nullptr;
+  const BackendFactory* f = find_backend_factory(kind);
+  if (!f) {
+    if (kind == "vulkan" || kind == "cuda")
+      fail(Status::unsupported, "backend '{}' is not compiled into this build of v4engine "
+           "(rebuild with -DV4_{}=ON)", kind, kind == "vulkan" ? "VULKAN" : "CUDA");
+    fail(Status::invalid_arg, "unknown backend '{}' (expected auto, cpu, vulkan or cuda)", kind);
+  }
+  return f->create(device, false);
+}
+
+}  // namespace v4

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end tests of the Vulkan backend through the v4 tool. Usage (from ctest):
+#   vulkan_tests.sh TEST V4_BINARY REPO_DIR WORK_DIR
+# Tests needing a Vulkan device exit 77 (skip) with the reason when there is none.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+shift 4
+
+expected=$(cat "$EXPECTED_FILE")
+
+need_vulkan_device() {
+  run_v4 info --devices
+  expect_rc 0 "v4 info --devices"
+  if ! grep -A1 '^vulkan:$' "$WORK/stdout" | grep -q '^  0: '; then
+    echo "SKIP ($test_name): no Vulkan device: $out"
+    exit 77
+  fi
+}
+
+# run_v4 plus: no Vulkan validation errors (when the layer is on, the backend's messenger
+# prints them on stderr).
+run_vk() {
+  run_v4 "$@"
+  [[ "$err" != *"validation error"* ]] || die "Vulkan validation errors: $err"
+}
+
+# Greedy text on Vulkan equals the CPU's reference text.
+vulkan_run_expected() {
+  need_vulkan_device
+  run_vk run --backend vulkan -n 200 --temp 0
+  expect_rc 0 "v4 run --backend vulkan -n 200 --temp 0"
+  if [[ "$out" != "$expected" ]]; then
+    show_diff "$expected" "$out"
+    die "Vulkan stdout differs from tests/data/stories260K-expected.txt"
+  fi
+}
+
+# Logits rows (prompt and generated) agree with the CPU's within 1e-3.
+vulkan_logits() {
+  need_vulkan_device
+  run_v4 run --backend cpu -p "Once upon a time" -n 8 --temp 0 --logits-out "$WORK/cpu.bin"
+  expect_rc 0 "cpu --logits-out"
+  run_vk run --backend vulkan -p "Once upon a time" -n 8 --temp 0 --logits-out "$WORK/vk.bin"
+  expect_rc 0 "vulkan --logits-out"
+  python3 - "$WORK/cpu.bin" "$WORK/vk.bin" <<'PY' || die "logits differ"
+import struct, sys
+a, b = (open(p, "rb").read() for p in sys.argv[1:3])
+if len(a) != len(b) or not a:
+    sys.exit(f"sizes differ: {len(a)} vs {len(b)}")
+n = len(a) // 4
+x, y = struct.unpack(f"<{n}f", a), struct.unpack(f"<{n}f", b)
+worst = max(abs(p - q) for p, q in zip(x, y))
+print(f"max |cpu - vulkan| over {n} logits: {worst:.3g}")
+sys.exit(0 if worst <= 1e-3 else 1)
+PY
+}
+
+# The executor's plan shows the Vulkan splits and the copies between them and the CPU.
+vulkan_plan() {
+  need_vulkan_device
+  run_vk info -m "$MODEL" --plan --backend vulkan
+  expect_rc 0 "v4 info --plan --backend vulkan"
+  [[ "$out" == *"on vulkan"* ]] || die "no Vulkan split in the plan: $out"
+  [[ "$out" == *"copy in  (host -> vulkan)"* ]] || die "no copy to the device in the plan"
+  [[ "$out" == *"copy out (vulkan -> host)"* ]] || die "no copy to the host in the plan"
+  [[ "$out" == *"device weights:"* ]] || die "no device weights in the plan"
+}
+
+# Compiled pipelines are kept in a cache file and read back by the next process.
+vulkan_pipeline_cache() {
+  need_vulkan_device
+  export V4_VULKAN_CACHE_DIR="$WORK/cache"
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (cache written)"
+  local first=$out files
+  files=$(find "$WORK/cache" -name 'vulkan-*.cache' -size +0)
+  [[ -n "$files" ]] || die "no pipeline cache file in $WORK/cache"
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (cache read)"
+  [[ "$out" == "$first" ]] || die "output changed with the pipeline cache: $out"
+  echo garbage >"$files"  # a damaged file is ignored, never fatal
+  run_vk run --backend vulkan -n 5 --temp 0
+  expect_rc 0 "v4 run --backend vulkan (damaged cache)"
+  [[ "$out" == "$first" ]] || die "output changed with a damaged cache: $out"
+}
+
+# With the loader pointed at no driver: --backend vulkan fails clearly, auto falls back.
+vulkan_no_device() {
+  export VK_ICD_FILENAMES=/nonexistent VK_DRIVER_FILES=/nonexistent
+  run_v4 run --backend vulkan -n 5 --temp 0
+  expect_rc 1 "v4 run --backend vulkan without a driver"
+  [[ "$err" == *"vulkan"* && "$err" == *"--backend cpu"* ]] || die "unclear message: $err"
+  [[ -z "$out" ]] || die "stdout not empty: $out"
+  run_v4 run --backend auto -n 200 --temp 0 -v
+  expect_rc 0 "v4 run --backend auto without a driver"
+  [[ "$out" == "$expected" ]] || { show_diff "$expected" "$out"; die "auto fallback text differs"; }
+  [[ $(grep -c "backend auto: running on the CPU" <<<"$err") == 1 ]] ||
+    die "expected one log line about the fallback: $err"
+  run_v4 info --devices
+  expect_rc 0 "v4 info --devices without a driver"
+  [[ "$out" == *"vulkan: no device"* ]] || die "info --devices does not say there is none: $out"
+}
+
+declare -F "$test_name" >/dev/null || die "no such test"
+"$test_name" "$@"
+echo "PASS ($test_name)"

@@ -1,0 +1,335 @@
+// Op parity: every op the Vulkan backend runs, over its types and several shapes (odd
+// sizes, tails, one and several rows), computed on Vulkan and by the CPU reference
+// kernels (backends/cpu/ref_kernels.h), compared by normalised mean-squared error
+// sum((v - r)^2) / sum(r^2) against the threshold written next to each case.
+//
+// Exits with CTest's skip code (77) and the reason when there is no Vulkan device.
+// V4_VULKAN_FULL=1 runs the full matrix (ctest label `slow`; lavapipe is slow).
+// With VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation, any validation error fails the run.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/vulkan/vulkan_backend.h"
+#include "lib/core/dtype.h"
+#include "lib/core/graph.h"
+#include "lib/core/threadpool.h"
+#include "lib/exec/schedule.h"
+
+namespace v4 {
+namespace {
+
+// Thresholds (normalised MSE). Both sides dequantise weights identically and accumulate in
+// f32; only the summation order differs, so even quantised and 16-bit weight paths are
+// held to a tight bound. Conversions to f16 may round ties differently: the 16-bit bound.
+constexpr double kF32Ops = 1e-7;
+constexpr double kTight = 1e-10;      // elementwise ops: the same arithmetic, at most 1 ulp
+constexpr double kQuantised = 5e-4;   // the bound for quantised / 16-bit outputs
+constexpr double kMatmul = 1e-7;      // any weight type: same dequantisation, f32 sums
+
+bool g_full = false;
+Backend* g_vk = nullptr;
+
+std::mt19937& rng() {
+  static std::mt19937 r(1234);
+  return r;
+}
+std::vector<float> random_floats(size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng());
+  return v;
+}
+
+// A weight of any type made from random floats. Weights are kept for the whole run: the
+// backend finds uploaded weights by host address, which must not be reused by another.
+struct Blob {
+  std::vector<uint8_t> bytes;
+};
+std::vector<std::unique_ptr<Blob>> g_weights;
+Tensor* make_weight(Graph& g, DType type, int64_t ne0, int64_t ne1) {
+  const std::vector<float> f = random_floats(static_cast<size_t>(ne0 * ne1));
+  auto blob = std::make_unique<Blob>();
+  blob->bytes.resize(row_bytes(type, ne0) * ne1);
+  traits(type).from_f32(f.data(), blob->bytes.data(), ne0 * ne1);
+  const int64_t ne[kMaxDims] = {ne0, ne1, 1, 1};
+  Tensor* t = g.weight(type, ne, blob->bytes.data(), "w");
+  g_weights.push_back(std::move(blob));
+  return t;
+}
+
+using Filler = std::function<void(Tensor*)>;
+
+// Runs the graph on `backends`, filling every input with `fill`, and returns `out` as f32.
+std::vector<float> run(Graph& g, const std::vector<Backend*>& backends, Tensor* out,
+                       const Filler& fill) {
+  Schedule s(g, backends);
+  std::vector<uint8_t> arena(s.arena_bytes() + 64);
+  auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(arena.data()) + 63) & ~uintptr_t{63});
+  s.bind(base);
+  for (Tensor* leaf : g.leaves())
+    if (leaf->is_input) fill(leaf);
+  ThreadPool pool(1);
+  ComputeEnv env;
+  env.pool = &pool;
+  REQUIRE(s.run(env));
+  std::vector<float> v(static_cast<size_t>(out->n_elements()));
+  traits(out->type).to_f32(out->data, v.data(), out->n_elements());
+  return v;
+}
+
+double nmse(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double d = static_cast<double>(got[i]) - want[i];
+    num += d * d;
+    den += static_cast<double>(want[i]) * want[i];
+  }
+  return num / std::max(den, 1e-30);
+}
+
+// Computes `out` on Vulkan and with the CPU reference and checks the error. The inputs
+// get the same values both times (the filler is deterministic per call order).
+void check(Graph& g, Tensor* out, double threshold, const Filler& fill, const std::string& what) {
+  INFO(what);
+  REQUIRE(g_vk->supports(*out));  // otherwise the CPU would run it and the test prove nothing
+  g.mark_output(out);
+  auto cpu_ref = make_cpu_backend(true);
+  rng().seed(99);
+  const std::vector<float> got = run(g, {g_vk, cpu_ref.get()}, out, fill);
+  rng().seed(99);
+  const std::vector<float> want = run(g, {cpu_ref.get()}, out, fill);
+  for (float x : got)
+    if (!std::isfinite(x)) FAIL("non-finite value from Vulkan");
+  const double e = nmse(got, want);
+  INFO("nmse " << e << " threshold " << threshold);
+  CHECK(e <= threshold);
+}
+
+void fill_f32(Tensor* t) {
+  const auto v = random_floats(static_cast<size_t>(t->n_elements()));
+  std::memcpy(t->data, v.data(), v.size() * sizeof(float));
+}
+
+// Q4_0_R4 / Q8_0_R4: the layouts the CPU regroups Q4_0 / Q8_0 into when weights are read
+// into memory (the default load mode), which a Vulkan context then receives.
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,    DType::Q8_0,
+                              DType::Q4_0, DType::Q4_K, DType::Q4_0_R4, DType::Q8_0_R4};
+
+bool whole_blocks(DType t, int64_t k) { return k % traits(t).block_size == 0; }
+
+std::string name_of(DType t) { return type_name(t); }
+
+}  // namespace
+
+TEST_CASE("vulkan mul_mat matches the reference for every weight type", "[vulkan]") {
+  struct Shape {
+    int64_t k, n, m;
+  };
+  // M < 16: the matvec kernel (8 activation rows per workgroup); M >= 16: the tiled one.
+  std::vector<Shape> shapes = {{32, 1, 1},     {64, 7, 1},    {96, 33, 3}, {288, 17, 9},
+                               {256, 130, 16}, {96, 70, 40}, {288, 33, 17}};
+  if (g_full)
+    shapes.insert(shapes.end(), {{4096, 64, 1}, {1024, 300, 2}, {512, 70000, 1}, {768, 40, 33},
+                                 {512, 70000, 20}, {1024, 257, 100}});
+  for (DType type : kWeightTypes) {
+    std::vector<Shape> all = shapes;
+    if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}, {45, 37, 19}});
+    if (traits(type).block_size >= 128) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}, {384, 5, 3}});
+    for (const Shape& s : all) {
+      if (!whole_blocks(type, s.k)) continue;
+      Graph g;
+      Tensor* w = make_weight(g, type, s.k, s.n);
+      Tensor* x = g.input(DType::F32, s.k, s.m, 1, "x");
+      check(g, g.mul_mat(w, x), kMatmul, fill_f32,
+            fmt::format("mul_mat {} K={} N={} M={}", name_of(type), s.k, s.n, s.m));
+    }
+  }
+}
+
+TEST_CASE("vulkan get_rows matches the reference for every table type", "[vulkan]") {
+  struct Shape {
+    int64_t k, rows, n_ids;
+  };
+  std::vector<Shape> shapes = {{32, 11, 1}, {64, 11, 5}, {288, 11, 5}, {288, 11, 1}, {256, 11, 3}};
+  // A table larger than one binding on lavapipe (128 MiB): read in row ranges.
+  if (g_full) shapes.push_back({1024, 40000, 9});
+  for (DType type : kWeightTypes) {
+    for (const Shape& s : shapes) {
+      if (!whole_blocks(type, s.k)) continue;
+      Graph g;
+      Tensor* table = make_weight(g, type, s.k, s.rows);
+      Tensor* ids = g.input(DType::I32, s.n_ids, 1, 1, "ids");
+      const int64_t n_rows = s.rows;
+      const Filler fill = [n_rows](Tensor* t) {
+        auto* p = static_cast<int32_t*>(t->data);
+        for (int64_t i = 0; i < t->ne[0]; ++i) p[i] = static_cast<int32_t>((i * 4957 + 3) % n_rows);
+      };
+      check(g, g.get_rows(table, ids), type == DType::F32 ? 0.0 : kTight, fill,
+            fmt::format("get_rows {} K={} rows={} ids={}", name_of(type), s.k, s.rows, s.n_ids));
+    }
+  }
+}
+
+TEST_CASE("vulkan elementwise ops match the reference", "[vulkan]") {
+  struct Shape {
+    int64_t ne0, rows;
+  };
+  std::vector<Shape> shapes = {{1, 1}, {37, 5}, {300, 3}, {1000, 2}};
+  if (g_full) shapes.insert(shapes.end(), {{4097, 3}, {64, 300}});
+  for (const Shape& s : shapes) {
+    for (int op = 0; op < 7; ++op) {
+      Graph g;
+      Tensor* a = g.input(DType::F32, s.ne0, s.rows, 1, "a");
+      Tensor* b = g.input(DType::F32, s.ne0, s.rows, 1, "b");
+      Tensor* row = g.input(DType::F32, s.ne0, 1, 1, "row");
+      Tensor* out = nullptr;
+      const char* name = "";
+      switch (op) {
+        case 0: out = g.add(a, b), name = "add"; break;
+        case 1: out = g.add(a, row), name = "add broadcast"; break;
+        case 2: out = g.mul(a, b), name = "mul"; break;
+        case 3: out = g.mul(a, row), name = "mul broadcast"; break;
+        case 4: out = g.scale(a, 0.37f), name = "scale"; break;
+        case 5: out = g.silu(a), name = "silu"; break;
+        default: out = g.swiglu(a, b), name = "swiglu"; break;
+      }
+      const double threshold = op >= 5 ? kF32Ops : 0.0;  // exp() may differ in the last bit
+      check(g, out, threshold, fill_f32, fmt::format("{} {}x{}", name, s.ne0, s.rows));
+    }
+  }
+}
+
+TEST_CASE("vulkan rms_norm and softmax match the reference", "[vulkan]") {
+  struct Shape {
+    int64_t ne0, rows;
+  };
+  std::vector<Shape> shapes = {{7, 1}, {33, 4}, {288, 3}, {1000, 2}};
+  if (g_full) shapes.insert(shapes.end(), {{4096, 2}, {130, 129}});
+  for (const Shape& s : shapes) {
+    {
+      Graph g;
+      Tensor* a = g.input(DType::F32, s.ne0, s.rows, 1, "a");
+      check(g, g.rms_norm(a, 1e-5f), kF32Ops, fill_f32, fmt::format("rms_norm {}x{}", s.ne0, s.rows));
+    }
+    for (bool causal : {false, true}) {
+      Graph g;
+      Tensor* a = g.input(DType::F32, s.ne0, s.rows, 2, "a");
+      check(g, g.softmax(a, 0.7f, causal), kF32Ops, fill_f32,
+            fmt::format("softmax{} {}x{}x2", causal ? " causal" : "", s.ne0, s.rows));
+    }
+  }
+}
+
+TEST_CASE("vulkan rope matches the reference (norm, neox, partial, factors, YaRN)", "[vulkan]") {
+  struct Case {
+    int64_t head_dim, n_head, n_tok;
+    RopeParams p;
+    bool factors;
+  };
+  RopeParams norm;
+  norm.n_dims = 8;
+  RopeParams neox = norm;
+  neox.mode = RopeMode::neox;
+  RopeParams partial;
+  partial.n_dims = 32;
+  partial.dim_offset = 16;
+  partial.mode = RopeMode::neox;
+  RopeParams yarn;
+  yarn.n_dims = 64;
+  yarn.freq_scale = 0.25f;
+  yarn.ext_factor = 1.0f;
+  yarn.n_ctx_orig = 4096;
+  yarn.freq_base = 500000.0f;
+  std::vector<Case> cases = {{8, 3, 1, norm, false}, {8, 3, 4, neox, false},
+                             {48, 2, 3, partial, false}, {64, 4, 2, yarn, true}};
+  if (g_full) cases.push_back({128, 32, 7, neox, true});
+  for (const Case& c : cases) {
+    Graph g;
+    Tensor* x = g.input(DType::F32, c.head_dim, c.n_head, c.n_tok, "x");
+    Tensor* pos = g.input(DType::I32, c.n_tok, 1, 1, "pos");
+    Tensor* freq = c.factors ? g.input(DType::F32, c.p.n_dims / 2, 1, 1, "factors") : nullptr;
+    const Filler fill = [&](Tensor* t) {
+      if (t == pos) {
+        auto* p = static_cast<int32_t*>(t->data);
+        for (int64_t i = 0; i < t->ne[0]; ++i) p[i] = static_cast<int32_t>(i * 97 % 501);
+      } else if (t == freq) {
+        const auto v = random_floats(static_cast<size_t>(t->n_elements()), 1.0f, 4.0f);
+        std::memcpy(t->data, v.data(), v.size() * sizeof(float));
+      } else {
+        fill_f32(t);
+      }
+    };
+    check(g, g.rope(x, pos, &c.p, freq), kF32Ops, fill,
+          fmt::format("rope mode {} head_dim {} n_dims {} offset {} T {}{}{}",
+                      static_cast<int>(c.p.mode), c.head_dim, c.p.n_dims, c.p.dim_offset, c.n_tok,
+                      c.factors ? " factors" : "", c.p.ext_factor != 0.0f ? " yarn" : ""));
+  }
+}
+
+TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
+  struct Conv {
+    DType from, to;
+    double threshold;
+  };
+  const Conv convs[] = {{DType::F32, DType::F32, 0.0},    {DType::F32, DType::F16, kQuantised},
+                        {DType::F16, DType::F32, 0.0},    {DType::BF16, DType::F32, 0.0},
+                        {DType::Q8_0, DType::F32, kTight}, {DType::Q4_0, DType::F32, kTight},
+                        {DType::Q4_K, DType::F32, kTight}, {DType::Q4_0_R4, DType::F32, kTight},
+                        {DType::Q8_0_R4, DType::F32, kTight}};
+  for (const Conv& c : convs) {
+    for (int64_t rows : {1, 3}) {
+      Graph g;
+      Tensor* src = make_weight(g, c.from, 256, rows);
+      check(g, g.copy(src, c.to), c.threshold, fill_f32,
+            fmt::format("copy {} -> {} rows {}", name_of(c.from), name_of(c.to), rows));
+    }
+  }
+}
+
+TEST_CASE("ops without a Vulkan kernel stay on the CPU", "[vulkan]") {
+  Graph g;
+  Tensor* a = g.input(DType::F32, 64, 2, 1, "a");
+  Tensor* q = g.copy(a, DType::Q8_0);  // quantising copy: CPU only
+  CHECK_FALSE(g_vk->supports(*q));
+}
+
+}  // namespace v4
+
+int main(int argc, char** argv) {
+  std::string why;
+  if (v4::vulkan_devices(&why).empty()) {
+    std::printf("SKIP: no Vulkan device (%s)\n", why.c_str());
+    return 77;
+  }
+  const char* full = std::getenv("V4_VULKAN_FULL");
+  v4::g_full = full && *full && std::strcmp(full, "0") != 0;
+  std::unique_ptr<v4::Backend> vk;
+  try {
+    vk = v4::make_vulkan_backend(std::getenv("V4_VULKAN_DEVICE") ? std::getenv("V4_VULKAN_DEVICE") : "", false);
+  } catch (const std::exception& e) {
+    std::printf("SKIP: no usable Vulkan device (%s)\n", e.what());
+    return 77;
+  }
+  v4::g_vk = vk.get();
+  std::printf("vulkan device: %s (%s matrix)\n  %s\n", vk->devices().front().name.c_str(),
+              v4::g_full ? "full" : "quick", vk->devices().front().details.c_str());
+  const int rc = Catch::Session().run(argc, argv);
+  vk.reset();
+  const uint64_t errors = v4::vulkan_validation_errors();
+  if (errors) {
+    std::printf("FAIL: %llu Vulkan validation errors\n", static_cast<unsigned long long>(errors));
+    return 1;
+  }
+  return rc;
+}
