@@ -1,14 +1,18 @@
-// CudaBackend: v4::Backend on one CUDA device. Intermediates live in device memory from the
-// pool (the executor's arena comes from alloc()); weights the graph reads from host memory
-// are uploaded once, in prepare(), and looked up by their host address afterwards; inputs
-// filled on the host are copied to device staging at the start of each compute(). Kernels
-// run in order on one stream; compute() waits for it before returning, so the caller may
-// read outputs right away (an asynchronous hand-off through events is the next step).
+// CudaBackend: v4::Backend on one CUDA device, as a device backend of the executor
+// (uses_host_memory() is false): the executor plans intermediates in a host arena and this
+// backend mirrors it in a device arena of the same size (bind_arena), so a tensor's device
+// address is the device arena plus its offset in the host one. Weights the graph reads are
+// uploaded once (upload_weight) and looked up by host address; the tensors a split needs from
+// the host, or leaves for it, are copied around the split (SplitCopies). Kernels run in order
+// on one stream; compute() waits for it, so the caller may read outputs right away (an
+// asynchronous hand-off through events is the next step).
 // kv_store and attention run here when the KV pages are device memory (a device KV tier);
 // with today's host tier supports() says no and the scheduler leaves them on the CPU.
 #include "backends/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
+
+#include <cstdlib>
 
 #include <unordered_map>
 
@@ -61,8 +65,10 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(int device)
       : device_(device), pool_(device), stream_(device), kv_mirror_(pool_) {}
   ~CudaBackend() override {
+    stream_.synchronize();
     for (auto& [host, dev] : uploads_) pool_.free(dev.ptr);
     if (partials_) pool_.free(partials_);
+    if (dev_arena_) pool_.free(dev_arena_);
   }
 
   const char* name() const override { return "cuda"; }
@@ -106,32 +112,53 @@ class CudaBackend final : public Backend {
     }
   }
 
-  void* alloc(size_t bytes, size_t align) override { return pool_.alloc(bytes, align); }
-  void free(void* ptr) override { pool_.free(ptr); }
+  bool uses_host_memory() const override { return false; }
+  size_t device_weight_bytes() const override { return weight_bytes_; }
 
-  void prepare(Tensor* const* nodes, size_t n) override {
-    V4_CUDA_CHECK(cudaSetDevice(device_));  // copies go to the current device
-    for (size_t i = 0; i < n; ++i)
-      for (const Tensor* s : nodes[i]->src) {
-        if (!s) continue;
-        const Tensor* base = base_of(s);
-        if (base->op != Op::none || !base->data || uploads_.count(base->data)) continue;
-        if (!host_memory(base->data)) continue;
-        Upload up{static_cast<uint8_t*>(pool_.alloc(base->nbytes(), 256)), base->nbytes(),
-                  base->is_input};
-        if (!base->is_input)  // weights: once; inputs: every compute()
-          V4_CUDA_CHECK(cudaMemcpy(up.ptr, base->data, up.bytes, cudaMemcpyHostToDevice));
-        uploads_.emplace(base->data, up);
-      }
+  // The executor's arena is host memory; bind_arena() gives it a device twin.
+  void* alloc(size_t bytes, size_t align) override {
+    void* p = nullptr;
+    if (posix_memalign(&p, std::max<size_t>(align, sizeof(void*)), bytes == 0 ? align : bytes) != 0)
+      fail(Status::out_of_memory, "cuda: cannot allocate {} host bytes", bytes);
+    return p;
+  }
+  void free(void* ptr) override { std::free(ptr); }
+
+  void upload_weight(const Tensor& w) override {
+    const Tensor* base = base_of(&w);
+    if (!base->data || uploads_.count(base->data)) return;
+    V4_CUDA_CHECK(cudaSetDevice(device_));
+    Upload up{static_cast<uint8_t*>(pool_.alloc(base->nbytes(), 256)), base->nbytes()};
+    V4_CUDA_CHECK(cudaMemcpy(up.ptr, base->data, up.bytes, cudaMemcpyHostToDevice));
+    uploads_.emplace(base->data, up);
+    weight_bytes_ += up.bytes;
   }
 
+  void bind_arena(const uint8_t* host, size_t bytes) override {
+    V4_CUDA_CHECK(cudaSetDevice(device_));
+    if (bytes > dev_arena_bytes_) {
+      stream_.synchronize();  // queued kernels may still use the old arena
+      if (dev_arena_) pool_.free(dev_arena_);
+      dev_arena_ = static_cast<uint8_t*>(pool_.alloc(bytes, 256));
+      dev_arena_bytes_ = bytes;
+    }
+    host_arena_ = host;
+    host_bytes_ = bytes;
+  }
+
+  void prepare_split(Tensor* const* nodes, size_t, const SplitCopies& copies) override {
+    splits_[nodes] = copies;
+  }
+  void release_split(Tensor* const* nodes, size_t) override { splits_.erase(nodes); }
+
   bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
+    const auto it = splits_.find(nodes);
+    if (it == splits_.end()) fail(Status::internal, "cuda: split run before prepare_split");
     V4_CUDA_CHECK(cudaSetDevice(device_));
     kv_mirror_.invalidate();
-    for (auto& [host, up] : uploads_)
-      if (up.is_input)
-        V4_CUDA_CHECK(
-            cudaMemcpyAsync(up.ptr, host, up.bytes, cudaMemcpyHostToDevice, stream_.get()));
+    const cudaStream_t s = stream_.get();
+    for (const Tensor* t : it->second.in)
+      V4_CUDA_CHECK(cudaMemcpyAsync(resolve(t), t->data, t->nbytes(), cudaMemcpyHostToDevice, s));
     for (size_t i = 0; i < n; ++i) {
       if (env.abort && env.abort(env.abort_user)) {
         stream_.synchronize();
@@ -139,6 +166,8 @@ class CudaBackend final : public Backend {
       }
       run_node(*nodes[i]);
     }
+    for (const Tensor* t : it->second.out)
+      V4_CUDA_CHECK(cudaMemcpyAsync(t->data, resolve(t), t->nbytes(), cudaMemcpyDeviceToHost, s));
     stream_.synchronize();
     return true;
   }
@@ -149,15 +178,21 @@ class CudaBackend final : public Backend {
   struct Upload {
     uint8_t* ptr;
     size_t bytes;
-    bool is_input;
   };
 
-  // The device address of t's data: views resolve through their base, uploaded leaves through
-  // the upload table, everything else already lives on the device.
+  // The device address of t's data: tensors in the host arena sit at the same offset in the
+  // device arena; views of weights resolve through their base; weights through the upload
+  // table.
   void* resolve(const Tensor* t) const {
+    const auto* p = static_cast<const uint8_t*>(t->data);
+    if (host_arena_ && p >= host_arena_ && p < host_arena_ + host_bytes_)
+      return dev_arena_ + (p - host_arena_);
     if (t->op == Op::view) return static_cast<uint8_t*>(resolve(t->src[0])) + t->view_offset;
     const auto it = uploads_.find(t->data);
-    return it != uploads_.end() ? it->second.ptr : t->data;
+    if (it == uploads_.end())
+      fail(Status::internal, "cuda: tensor '{}' is neither in the arena nor an uploaded weight",
+           t->name);
+    return it->second.ptr;
   }
 
   DevTensor dev(const Tensor* t) const {
@@ -257,6 +292,12 @@ class CudaBackend final : public Backend {
   void* partials_ = nullptr;  // attention's per-split (m, l, acc) scratch
   size_t partials_bytes_ = 0;
   std::unordered_map<const void*, Upload> uploads_;  // host address -> device copy
+  size_t weight_bytes_ = 0;
+  const uint8_t* host_arena_ = nullptr;  // the executor's arena ...
+  size_t host_bytes_ = 0;
+  uint8_t* dev_arena_ = nullptr;         // ... and its device twin
+  size_t dev_arena_bytes_ = 0;
+  std::unordered_map<Tensor* const*, SplitCopies> splits_;
 };
 
 }  // namespace

@@ -30,6 +30,9 @@ bool cuda_can_access_peer(int from, int to);
 // at split boundaries until the Backend interface has copy calls, and for tests).
 void cuda_copy_to_host(void* dst, const void* device_src, size_t bytes);
 void cuda_copy_to_device(void* device_dst, const void* src, size_t bytes);
+// Raw device memory on the current device (tests place KV pages there).
+void* cuda_device_alloc(size_t bytes);
+void cuda_device_free(void* device_ptr);
 
 // A backend on device `device` (0-based). Throws Error(no_device) when there is no such device.
 std::unique_ptr<Backend> make_cuda_backend(int device);

@@ -23,6 +23,9 @@ void cuda_copy_to_device(void*, const void*, size_t) {
   fail(Status::no_device, "{}", probe_cuda().reason);
 }
 
+void* cuda_device_alloc(size_t) { fail(Status::no_device, "{}", probe_cuda().reason); }
+void cuda_device_free(void*) {}
+
 std::unique_ptr<Backend> make_cuda_backend(int device) {
   fail(Status::no_device, "cuda device {}: {}", device, probe_cuda().reason);
 }

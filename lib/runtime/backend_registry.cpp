@@ -2,6 +2,9 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "lib/core/error.h"
+#ifdef V4_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 #ifdef V4_HAVE_VULKAN
 #include "backends/vulkan/vulkan_backend.h"
 #endif
@@ -12,10 +15,37 @@ namespace {
 std::vector<DeviceInfo> cpu_devices(std::string*) { return make_cpu_backend()->devices(); }
 std::unique_ptr<Backend> create_cpu(const std::string&, bool) { return make_cpu_backend(); }
 
+#ifdef V4_HAVE_CUDA
+std::vector<DeviceInfo> cuda_device_list(std::string* why) {
+  const CudaProbe probe = probe_cuda();
+  if (probe.device_count == 0) {
+    if (why) *why = probe.reason;
+    return {};
+  }
+  return cuda_devices();
+}
+
+// `device`: "" (the first), an index, or part of a device name.
+std::unique_ptr<Backend> create_cuda(const std::string& device, bool) {
+  if (device.empty()) return make_cuda_backend(0);
+  if (device.find_first_not_of("0123456789") == std::string::npos && device.size() < 6)
+    return make_cuda_backend(std::stoi(device));
+  const std::vector<DeviceInfo> devs = cuda_devices();
+  for (size_t i = 0; i < devs.size(); ++i)
+    if (devs[i].name.find(device) != std::string::npos)
+      return make_cuda_backend(static_cast<int>(i));
+  fail(Status::no_device, "no CUDA device matches '{}' ({} device(s); see v4 info --devices)",
+       device, devs.size());
+}
+#endif
+
 }  // namespace
 
 const std::vector<BackendFactory>& backend_factories() {
   static const std::vector<BackendFactory> factories = {
+#ifdef V4_HAVE_CUDA
+      {"cuda", cuda_device_list, create_cuda},
+#endif
 #ifdef V4_HAVE_VULKAN
       {"vulkan", vulkan_devices, make_vulkan_backend},
 #endif

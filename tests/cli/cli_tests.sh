@@ -131,6 +131,26 @@ cli_kv_fp8_perplexity() {
   echo "perplexity f32 pages $f32, fp8 pages $fp8"
 }
 
+cli_backend_cuda() {
+  # Issue 6: with a CUDA device, --backend cuda prints the CPU's text; without one (or in a
+  # build without CUDA) it exits 1 with a clear message, and --backend auto still runs on the
+  # CPU and prints the right text.
+  run_v4 info --devices
+  expect_rc 0 "v4 info --devices"
+  local devices=$out
+  run_v4 run --backend cuda -n 200 --temp 0
+  if [[ "$devices" == *"cuda:"$'\n'"  0: "* ]]; then
+    expect_rc 0 "v4 run --backend cuda on a CUDA device"
+    [[ "$out" == "$expected" ]] || { show_diff "$expected" "$out"; die "CUDA text differs from the CPU's"; }
+  else
+    expect_rc 1 "v4 run --backend cuda without a CUDA device"
+    [[ "$err" == *"no CUDA device"* || "$err" == *"not compiled"* ]] || die "no clear message: $err"
+  fi
+  run_v4 run --backend auto -n 200 --temp 0
+  expect_rc 0 "v4 run --backend auto"
+  [[ "$out" == "$expected" ]] || { show_diff "$expected" "$out"; die "--backend auto text differs"; }
+}
+
 cli_run_prefix() {
   run_v4 run -p "Once upon a time" -n 40 --temp 0
   expect_rc 0 "v4 run -p 'Once upon a time' -n 40 --temp 0"

@@ -4,6 +4,7 @@
 // sum((cuda - ref)^2) / sum(ref^2) with the thresholds of the Vulkan parity test: 1e-7 for f32
 // ops, 5e-4 for quantised and 16-bit paths. Exits with 77 (CTest's SKIP_RETURN_CODE) and the
 // reason when there is no CUDA device.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -85,6 +86,57 @@ struct Runner {
   ThreadPool pool{1};
   int failures = 0, cases = 0;
 
+  // Runs the nodes on CUDA the way the executor drives a device backend: intermediates and
+  // inputs in one host arena mirrored on the device, weights uploaded, inputs copied in and
+  // the output copied back around the split.
+  std::vector<float> run_cuda(const std::vector<Tensor*>& nodes, Tensor* out,
+                              const std::string& name) {
+    std::vector<Tensor*> inputs, weights;
+    auto add_leaf = [&](Tensor* t) {
+      while (t->op == Op::view) t = t->src[0];
+      if (t->op != Op::none) return;
+      auto& list = t->is_input ? inputs : weights;
+      if (std::find(list.begin(), list.end(), t) == list.end()) list.push_back(t);
+    };
+    for (Tensor* n : nodes)
+      for (Tensor* s : n->src)
+        if (s) add_leaf(s);
+    size_t total = 0;
+    auto place = [&](const Tensor* t) {
+      const size_t at = total;
+      total += (t->nbytes() + 255) / 256 * 256;
+      return at;
+    };
+    std::vector<size_t> node_at, input_at;
+    for (Tensor* n : nodes) node_at.push_back(n->op == Op::view ? 0 : place(n));
+    for (Tensor* t : inputs) input_at.push_back(place(t));
+    std::vector<uint8_t> arena_buf(total + 256);
+    uint8_t* arena = reinterpret_cast<uint8_t*>(
+        (reinterpret_cast<uintptr_t>(arena_buf.data()) + 255) / 256 * 256);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::memcpy(arena + input_at[i], inputs[i]->data, inputs[i]->nbytes());
+      inputs[i]->data = arena + input_at[i];
+    }
+    for (size_t i = 0; i < nodes.size(); ++i)
+      nodes[i]->data = nodes[i]->op == Op::view
+                           ? static_cast<uint8_t*>(nodes[i]->src[0]->data) + nodes[i]->view_offset
+                           : arena + node_at[i];
+    for (Tensor* n : nodes)
+      if (!cuda->supports(*n))
+        fail(Status::internal, "case {}: cuda does not support {}", name, op_name(n->op));
+    for (Tensor* w : weights) cuda->upload_weight(*w);
+    cuda->bind_arena(arena, total);
+    SplitCopies copies;
+    copies.in.assign(inputs.begin(), inputs.end());
+    copies.out.push_back(out);
+    cuda->prepare_split(nodes.data(), nodes.size(), copies);
+    ComputeEnv env;
+    env.pool = &pool;
+    cuda->compute(nodes.data(), nodes.size(), env);
+    cuda->release_split(nodes.data(), nodes.size());
+    return as_f32(out, out->data);
+  }
+
   // before_cuda runs between the CPU and the CUDA run (e.g. to point a KV view at device pages).
   void run(const std::string& name, double max_nmse,
            const std::function<Tensor*(Graph&, Store&)>& build,
@@ -100,17 +152,7 @@ struct Runner {
     const std::vector<float> ref = as_f32(out, out->data);
 
     if (before_cuda) before_cuda();
-    std::vector<void*> device_bufs;
-    bind_nodes(g, [&](size_t n) { return device_bufs.emplace_back(cuda->alloc(n, 256)); });
-    for (Tensor* n : nodes)
-      if (!cuda->supports(*n))
-        fail(Status::internal, "case {}: cuda does not support {}", name, op_name(n->op));
-    cuda->prepare(nodes.data(), nodes.size());
-    cuda->compute(nodes.data(), nodes.size(), env);
-    std::vector<uint8_t> raw(out->nbytes());
-    cuda_copy_to_host(raw.data(), out->data, raw.size());
-    for (void* p : device_bufs) cuda->free(p);
-    const std::vector<float> got = as_f32(out, raw.data());
+    const std::vector<float> got = run_cuda(nodes, out, name);
 
     double err = 0.0, norm = 0.0;
     bool finite = true;
@@ -243,7 +285,7 @@ void attention_cases(Runner& r) {
             const std::vector<float> rows = st.normal(int64_t{kPages} * kPageRows * kRowElems);
             auto* host = static_cast<uint8_t*>(st.bytes(storage_b));
             traits(kv_type).from_f32(rows.data(), host, static_cast<int64_t>(rows.size()));
-            void* dev = device_pages.emplace_back(r.cuda->alloc(storage_b, 256));
+            void* dev = device_pages.emplace_back(cuda_device_alloc(storage_b));
             cuda_copy_to_device(dev, host, storage_b);
             comps_host[c] = {host, row_b, kv_type, kRowElems};
             comps_dev[c] = {static_cast<uint8_t*>(dev), row_b, kv_type, kRowElems};
@@ -265,7 +307,7 @@ void attention_cases(Runner& r) {
           return g.attention(st.f32_input(g, kHd, kHeads, 4), store, &kv, 0, 1, kKvHeads, 0.125f);
         },
         [&] { kv.comps = comps_dev; });
-    for (void* p : device_pages) r.cuda->free(p);
+    for (void* p : device_pages) cuda_device_free(p);
   }
 }
 
