@@ -250,6 +250,7 @@ int run_main(RunOptions& o) {
   if (stdout_is_tty()) write_stdout("\n", 1);
 
   if (!state.error.empty()) return fail(state.error);
+  if (st == V4_ABORTED && stop_requested(nullptr)) return fail("interrupted", 130);
   if (st != V4_OK) return fail_status("generation failed", st);
   if (o.stats) print_kv_stats(ctx.get());
   if (!o.session.empty() && !save_prompt_session(ctx.get(), o.session, n_prompt))

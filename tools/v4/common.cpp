@@ -1,7 +1,9 @@
 #include "common.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -170,6 +172,32 @@ bool parse_size(const std::string& text, uint64_t* out) {
   return true;
 }
 
+namespace {
+std::atomic<bool> g_stop{false};
+
+// First SIGINT/SIGTERM/SIGHUP: ask the running decode to stop, so the tool returns through
+// its destructors (which remove KV spill files); a second one acts as the default would.
+void on_stop_signal(int sig) {
+  if (g_stop.exchange(true)) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+}  // namespace
+
+bool stop_requested(void*) { return g_stop.load(); }
+
+void install_stop_signals() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
 bool KvOptions::apply(v4_context_params& cp) const {
   cp.kv_type = type == "f16" ? V4_KV_F16 : type == "bf16" ? V4_KV_BF16
                : type == "fp8" ? V4_KV_FP8 : V4_KV_F32;
@@ -185,6 +213,11 @@ bool KvOptions::apply(v4_context_params& cp) const {
   }
   cp.kv_disk_dir = disk_dir.empty() ? nullptr : disk_dir.c_str();
   cp.kv_disk_compress = disk_compress;
+  if (!disk_dir.empty()) {
+    // A signal must not leave the disk tier's file behind: stop decoding and unwind instead.
+    install_stop_signals();
+    if (!cp.abort_callback) cp.abort_callback = stop_requested;
+  }
   return true;
 }
 
@@ -265,9 +298,11 @@ ContextPtr create_context(v4_model* model, const ContextOptions& opts, v4_abort_
   cp.n_ctx = opts.ctx;
   cp.n_threads = opts.threads;
   cp.n_threads_batch = opts.threads;
+  if (abort_fn) {
+    cp.abort_callback = abort_fn;
+    cp.abort_user = abort_user;
+  }
   if (!opts.kv.apply(cp)) return nullptr;
-  cp.abort_callback = abort_fn;
-  cp.abort_user = abort_user;
   cp.backend = opts.backend.c_str();
   cp.device = opts.device.empty() ? nullptr : opts.device.c_str();
   v4_context* ctx = nullptr;

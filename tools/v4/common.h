@@ -108,6 +108,11 @@ struct ContextOptions {
   std::string device;            // --device N|NAME
 };
 
+// Stop requests from SIGINT/SIGTERM/SIGHUP (installed when a disk tier is used): the abort
+// callback contexts get, so a signal unwinds through the destructors that remove spill files.
+void install_stop_signals();
+bool stop_requested(void* user);
+
 // Parses "4096", "64K", "512M", "2G" (powers of 1024). False on anything else.
 bool parse_size(const std::string& text, uint64_t* out);
 
