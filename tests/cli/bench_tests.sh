@@ -8,10 +8,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 TEXT="$REPO/tests/data/tinystories-sample.txt"
 SPM_VOCAB="$REPO/tests/data/ggml-vocab-llama-spm.gguf"
 
-need_python() {
-  command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check JSON"; exit 77; }
-}
-
 # mkmodel --shape tiny: same seed => same bytes (whatever the thread count), another seed =>
 # other bytes; the file passes `info --check` and `run` generates from it.
 mkmodel_tiny() {

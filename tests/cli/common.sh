@@ -37,3 +37,7 @@ stderr: $err"
 show_diff() {
   diff <(printf '%s\n' "$1") <(printf '%s\n' "$2") | head -20 >&2
 }
+
+need_python() {
+  command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check JSON"; exit 77; }
+}

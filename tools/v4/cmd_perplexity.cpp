@@ -36,6 +36,7 @@ struct PerplexityOptions {
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
   KvOptions kv;
+  std::string kv_compare;  // another KV type to measure top-1 agreement against
   bool json = false;
   bool verbose = false;
 };
@@ -95,6 +96,21 @@ int perplexity_main(PerplexityOptions& o) {
   if (v4_status st = v4_context_create(model.get(), &cp, &raw); st != V4_OK)
     return fail_status("cannot create context", st);
   ContextPtr ctx(raw);
+  // --kv-compare: the same windows through a context with other KV pages (teacher forcing:
+  // both read the text's tokens), counting positions whose most likely next token agrees.
+  ContextPtr ref;
+  if (!o.kv_compare.empty()) {
+    KvOptions other = o.kv;
+    other.type = o.kv_compare;
+    v4_context_params rp = cp;
+    if (!other.apply(rp)) return kExitUsage;
+    v4_context* r = nullptr;
+    if (v4_status st = v4_context_create(model.get(), &rp, &r); st != V4_OK)
+      return fail_status("cannot create the comparison context", st);
+    ref.reset(r);
+  }
+  int64_t agree = 0;
+  Accumulator ref_acc;
 
   const v4_token bos = v4_token_bos(model.get());
   const int64_t first = n_ctx / 2;
@@ -121,14 +137,31 @@ int perplexity_main(PerplexityOptions& o) {
     b.logits = want.data();
     if (v4_status st = v4_decode(ctx.get(), &b); st != V4_OK)
       return fail_status("decode failed in chunk " + std::to_string(c + 1), st);
+    if (ref) {
+      if (v4_status st = v4_seq_clear(ref.get(), -1); st != V4_OK)
+        return fail_status("cannot clear the cache", st);
+      if (v4_status st = v4_decode(ref.get(), &b); st != V4_OK)
+        return fail_status("decode (comparison) failed in chunk " + std::to_string(c + 1), st);
+    }
     for (int64_t j = first; j < n_ctx - 1; ++j) {
       const float* logits = v4_get_logits(ctx.get(), static_cast<int32_t>(j));
       if (!logits)
         return fail_status("no logits at position " + std::to_string(j), V4_ERR_INTERNAL);
-      const double nll = token_nll(logits, n_vocab, window[static_cast<size_t>(j + 1)]);
+      const v4_token next = window[static_cast<size_t>(j + 1)];
+      const double nll = token_nll(logits, n_vocab, next);
       acc.nll += nll;
       acc.nll2 += nll * nll;
       ++acc.count;
+      if (ref) {
+        const float* rl = v4_get_logits(ref.get(), static_cast<int32_t>(j));
+        if (!rl) return fail_status("no comparison logits", V4_ERR_INTERNAL);
+        agree += std::max_element(logits, logits + n_vocab) - logits ==
+                 std::max_element(rl, rl + n_vocab) - rl;
+        const double rn = token_nll(rl, n_vocab, next);
+        ref_acc.nll += rn;
+        ref_acc.nll2 += rn * rn;
+        ++ref_acc.count;
+      }
     }
     std::fprintf(stderr, "chunk %lld/%lld: running perplexity %.4f (%.2f s)\n",
                  static_cast<long long>(c + 1), static_cast<long long>(n_chunks), acc.ppl(),
@@ -152,6 +185,18 @@ int perplexity_main(PerplexityOptions& o) {
   } else {
     std::printf("perplexity: %.4f (+/- %.4f)\n", ppl, err);
   }
+  if (ref) {
+    const double rate = static_cast<double>(agree) / static_cast<double>(acc.count);
+    if (o.json)
+      std::printf("{\"test\": \"kv_compare\", \"kv_type\": \"%s\", \"compare_kv\": \"%s\", "
+                  "\"top1_agreement\": %.6f, \"perplexity\": %.6f, \"compare_perplexity\": %.6f}\n",
+                  o.kv.type.c_str(), o.kv_compare.c_str(), rate, ppl, ref_acc.ppl());
+    else
+      std::printf("top-1 agreement with %s KV pages: %.2f%% (%lld of %lld); their perplexity "
+                  "%.4f\n",
+                  o.kv_compare.c_str(), 100.0 * rate, static_cast<long long>(agree),
+                  static_cast<long long>(acc.count), ref_acc.ppl());
+  }
   std::fflush(stdout);
   std::fprintf(stderr, "perplexity: %lld tokens scored in %.2f s\n",
                static_cast<long long>(acc.count), seconds);
@@ -173,6 +218,9 @@ void register_perplexity(CLI::App& app, Action& action) {
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)");
   add_load_option(cmd);
   add_kv_options(cmd, o->kv);
+  cmd->add_option("--kv-compare", o->kv_compare,
+                  "Also run with this KV type and report top-1 agreement (teacher forcing)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}));
   add_backend_options(cmd, o->backend, o->device);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
