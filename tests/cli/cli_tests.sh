@@ -125,6 +125,28 @@ cli_session_kill() {
   echo "sessions present and resumed after kill -9: $resumed of 8"
 }
 
+cli_kv_disk_full() {
+  # Issue 7: a full disk under the disk tier (a 256 KiB tmpfs) is a clear error, not a crash
+  # or wrong output, and leaves no file behind. Skipped where mounting is not allowed.
+  mkdir -p small
+  if ! mount -t tmpfs -o size=256k tmpfs small 2>/dev/null; then
+    echo "SKIP: cannot mount a size-limited tmpfs here (needs root)"
+    exit 77
+  fi
+  trap 'umount "$WORK/small" 2>/dev/null' EXIT
+  run_v4 run -n 400 --temp 0 --kv-page 16 --kv-vram 4K --kv-ram 4K --kv-disk small
+  local left
+  left=$(ls -A small)
+  umount small || die "cannot unmount the test tmpfs"
+  [[ -z "$left" ]] || die "files left on the full disk: $left"
+  trap - EXIT
+  expect_rc 1 "v4 run with a full disk tier"
+  [[ "$err" == *"small"* && ( "$err" == *"space"* || "$err" == *"ENOSPC"* ) ]] ||
+    die "no clear message for a full disk: $err"
+  [[ "$err" != *"Segmentation"* && "$err" != *"Aborted"* ]] || die "crashed: $err"
+  echo "$err" | tail -1
+}
+
 cli_kv_disk_signal() {
   # Issue 7: SIGTERM or SIGINT while decoding with a disk tier stops the run cleanly and
   # removes the tier's file.
