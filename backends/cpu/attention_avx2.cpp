@@ -23,6 +23,55 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// e^x for x <= 0 (softmax after subtracting the maximum), 8 lanes: x = n ln2 + r with
+// |r| <= ln2/2, e^r by a degree-6 polynomial (relative error ~2e-7), 2^n through the exponent
+// bits. Lanes below -87 flush to 0, as expf does within float range.
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 min_x = _mm256_set1_ps(-87.0f);
+  const __m256 keep = _mm256_cmp_ps(x, min_x, _CMP_GE_OQ);
+  x = _mm256_max_ps(x, min_x);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+// Softmax of a[0..n) in place.
+inline void softmax_row(float* a, int64_t n) {
+  __m256 vmx = _mm256_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(a + j));
+  float mx = -INFINITY;
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmx);
+  for (float l : lanes) mx = std::max(mx, l);
+  for (int64_t k = j; k < n; ++k) mx = std::max(mx, a[k]);
+  const __m256 m = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(a + j), m));
+    _mm256_storeu_ps(a + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = hsum(vsum);
+  for (int64_t k = j; k < n; ++k) {
+    a[k] = std::exp(a[k] - mx);
+    sum += a[k];
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(a + j, _mm256_mul_ps(_mm256_loadu_ps(a + j), inv));
+  for (int64_t k = j; k < n; ++k) a[k] *= 1.0f / sum;
+}
+
 // How cached rows are stored; FP8 rows are expanded to f32 one head at a time.
 enum class RowKind { f32, f16, bf16, fp8 };
 
@@ -82,40 +131,40 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
     const int64_t n_rows = p + 1;
     const float* q0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
                                                      (t * n_head + h * group) * q->nb[1]);
-    // Scores: q_g . k_j for every head g of the group.
-    for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* k = head_slice<kKind>(kv.row(kc, s, j), h * hd, hd, tmp,
-                                           kv.window_row(kc, s, j, p));
-      for (int64_t g = 0; g < group; ++g) {
-        const float* qg = q0 + g * hd;
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
-        scores[g * n_rows + j] = hsum(acc) * scale;
+    // Scores: q_g . k_j for every head g of the group. Rows are walked page by page: within
+    // a page they are contiguous, so only a page's first row is looked up.
+    const size_t k_row_bytes = kv.comps[kc].row_bytes, v_row_bytes = kv.comps[vc].row_bytes;
+    const int32_t exact_from = kv.window > 0 ? p - kv.window + 1 : n_rows;  // window rows
+    for (int32_t j0 = 0; j0 < n_rows; j0 += kv.page_rows) {
+      const uint8_t* page = kv.row(kc, s, j0);
+      const int32_t j1 = std::min<int32_t>(j0 + kv.page_rows, static_cast<int32_t>(n_rows));
+      for (int32_t j = j0; j < j1; ++j) {
+        const uint8_t* k = head_slice<kKind>(page + (j - j0) * k_row_bytes, h * hd, hd, tmp,
+                                             j >= exact_from ? kv.window_row(kc, s, j, p) : nullptr);
+        for (int64_t g = 0; g < group; ++g) {
+          const float* qg = q0 + g * hd;
+          __m256 acc = _mm256_setzero_ps();
+          for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
+          scores[g * n_rows + j] = hsum(acc) * scale;
+        }
       }
     }
-    for (int64_t g = 0; g < group; ++g) {
-      float* a = scores + g * n_rows;
-      float mx = a[0];
-      for (int64_t j = 1; j < n_rows; ++j) mx = std::max(mx, a[j]);
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n_rows; ++j) {
-        a[j] = std::exp(a[j] - mx);
-        sum += a[j];
-      }
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n_rows; ++j) a[j] *= inv;
-    }
+    for (int64_t g = 0; g < group; ++g) softmax_row(scores + g * n_rows, n_rows);
     // Output: o_g = sum_j a_g[j] v_j, each V row read once for the whole group.
     float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
     std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
-    for (int32_t j = 0; j < n_rows; ++j) {
-      const uint8_t* v = head_slice<kKind>(kv.row(vc, s, j), h * hd, hd, tmp,
-                                           kv.window_row(vc, s, j, p));
-      for (int64_t e = 0; e < hd; e += 8) {
-        const __m256 ve = load8<kLoad>(v, e);
-        for (int64_t g = 0; g < group; ++g) {
-          float* o = out0 + g * hd + e;
-          _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
+    for (int32_t j0 = 0; j0 < n_rows; j0 += kv.page_rows) {
+      const uint8_t* page = kv.row(vc, s, j0);
+      const int32_t j1 = std::min<int32_t>(j0 + kv.page_rows, static_cast<int32_t>(n_rows));
+      for (int32_t j = j0; j < j1; ++j) {
+        const uint8_t* v = head_slice<kKind>(page + (j - j0) * v_row_bytes, h * hd, hd, tmp,
+                                             j >= exact_from ? kv.window_row(vc, s, j, p) : nullptr);
+        for (int64_t e = 0; e < hd; e += 8) {
+          const __m256 ve = load8<kLoad>(v, e);
+          for (int64_t g = 0; g < group; ++g) {
+            float* o = out0 + g * hd + e;
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
+          }
         }
       }
     }
