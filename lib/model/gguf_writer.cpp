@@ -1,15 +1,10 @@
 // GGUF v3 writer. Metadata is encoded when set; tensors are copied in. The file is
-// written to a temporary name beside the destination, synced, then renamed into place.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
+// replaced atomically (lib/core/file_io.h).
 #include <cstring>
 #include <limits>
 
 #include "lib/core/error.h"
+#include "lib/core/file_io.h"
 #include "lib/model/gguf.h"
 
 namespace v4::gguf {
@@ -48,21 +43,6 @@ void upsert(std::vector<std::pair<std::string, Bytes>>& kvs, const std::string& 
     }
   }
   kvs.emplace_back(key, std::move(v));
-}
-
-// Writes all of [p, p+n) to fd; returns 0 or an errno value.
-int write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -322,46 +302,24 @@ std::vector<uint8_t> Writer::to_bytes() const {
 void Writer::write_file(const std::string& path) const {
   const Bytes header = encode_header(kvs_, tensors_, alignment_);
 
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
-    fail(Status::io, "{}: cannot create temporary file {}: {}", path, tmp, std::strerror(errno));
-  // On failure: close, remove the temporary file, and report.
-  auto give_up = [&](const char* step, int err, bool fd_open) {
-    if (fd_open) ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(Status::io, "{}: {} failed: {}", path, step, std::strerror(err));
-  };
-  if (::fchmod(fd, 0644) != 0) give_up("chmod of the temporary file", errno, true);
-
-  static const uint8_t kZeros[256] = {};
-  auto pad = [&](size_t n) {
-    while (n > 0) {
-      const size_t k = n < sizeof kZeros ? n : sizeof kZeros;
-      if (const int e = write_all(fd, kZeros, k)) return e;
-      n -= k;
+  write_file_atomic(path, [&](int fd) {
+    static const uint8_t kZeros[256] = {};
+    auto pad = [&](size_t n) {
+      while (n > 0) {
+        const size_t k = n < sizeof kZeros ? n : sizeof kZeros;
+        if (const int e = write_all(fd, kZeros, k)) return e;
+        n -= k;
+      }
+      return 0;
+    };
+    int err = write_all(fd, header.data(), header.size());
+    for (size_t i = 0; err == 0 && i < tensors_.size(); ++i) {
+      const Bytes& d = tensors_[i].data;
+      err = write_all(fd, d.data(), d.size());
+      if (err == 0) err = pad(Entry::align_up(d.size(), alignment_) - d.size());
     }
-    return 0;
-  };
-  int err = write_all(fd, header.data(), header.size());
-  for (size_t i = 0; err == 0 && i < tensors_.size(); ++i) {
-    const Bytes& d = tensors_[i].data;
-    err = write_all(fd, d.data(), d.size());
-    if (err == 0) err = pad(Entry::align_up(d.size(), alignment_) - d.size());
-  }
-  if (err != 0) give_up("write", err, true);
-  if (::fsync(fd) != 0) give_up("fsync", errno, true);
-  if (::close(fd) != 0) give_up("close", errno, false);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) give_up("rename", errno, false);
-
-  // Make the rename durable; failure here does not undo a complete file.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+    return err;
+  });
 }
 
 }  // namespace v4::gguf

@@ -1,17 +1,12 @@
 #include "lib/runtime/session.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "lib/core/error.h"
+#include "lib/core/file_io.h"
 #include "lib/runtime/context.h"
 
 namespace v4 {
@@ -40,38 +35,6 @@ struct ComponentHeader {
 void append(std::vector<uint8_t>& out, const void* p, size_t n) {
   const auto* b = static_cast<const uint8_t*>(p);
   out.insert(out.end(), b, b + n);
-}
-
-void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      fail(Status::io, "cannot write session file {}: {}; free some space or choose another path",
-           path, std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(Status::io, "cannot open session file {}: {}", path, std::strerror(errno));
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      const int e = errno;
-      ::close(fd);
-      fail(Status::io, "cannot read session file {}: {}", path, std::strerror(e));
-    }
-    if (r == 0) break;
-    data.insert(data.end(), buf, buf + r);
-  }
-  ::close(fd);
-  return data;
 }
 
 }  // namespace
@@ -132,37 +95,11 @@ void save_session(Context& ctx, int32_t seq, const std::string& path) {
   append(out, &sum, sizeof sum);
 
   // Atomic replace: a crash leaves either the old file or the new one, never half of one.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    fail(Status::io, "cannot create {}: {}; choose a writable location for the session", tmp,
-         std::strerror(errno));
-  try {
-    write_all(fd, out.data(), out.size(), tmp);
-    if (::fsync(fd) != 0)
-      fail(Status::io, "cannot flush session file {}: {}", tmp, std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    fail(Status::io, "cannot rename {} to {}: {}", tmp, path, std::strerror(e));
-  }
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // make the rename itself durable
-    ::close(dfd);
-  }
+  write_file_atomic(path, [&](int fd) { return write_all(fd, out.data(), out.size()); });
 }
 
 std::vector<int32_t> load_session(Context& ctx, int32_t seq, const std::string& path) {
-  const std::vector<uint8_t> data = read_file(path);
+  const std::vector<uint8_t> data = read_file_bytes(path);
   auto bad = [&](const char* what) {
     fail(Status::bad_format, "session file {} {}; delete it and save the session again", path,
          what);

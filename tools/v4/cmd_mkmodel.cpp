@@ -36,6 +36,7 @@
 
 #include "common.h"
 #include "lib/core/dtype.h"
+#include "lib/core/file_io.h"
 #include "lib/model/gguf.h"
 #include "membw.h"
 #include "model_path.h"
@@ -579,19 +580,6 @@ struct MkmodelOptions {
   uint64_t seed = 0;
   int32_t threads = 0;
 };
-
-int write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return 0;
-}
 
 // Generates and quantises rows [r0, r1) of t into out (row r at (r - r0) * row bytes).
 void fill_rows(const TensorPlan& t, uint64_t key, int64_t r0, int64_t r1, uint8_t* out) {
