@@ -101,13 +101,6 @@ class CpuBackend final : public Backend {
     return node.op == Op::view || cpu::reference_kernel(node) != nullptr;
   }
 
-  void* alloc(size_t bytes, size_t align) override {
-    void* p = nullptr;
-    if (posix_memalign(&p, align, bytes == 0 ? align : bytes) != 0)
-      fail(Status::out_of_memory, "cpu: cannot allocate {} bytes", bytes);
-    return p;
-  }
-  void free(void* ptr) override { std::free(ptr); }
 
   void prepare(Tensor* const* nodes, size_t n) override {
     size_t need = 0;

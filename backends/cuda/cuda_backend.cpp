@@ -12,8 +12,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-
 #include <unordered_map>
 
 #include "backends/cuda/cuda_check.h"
@@ -115,14 +113,6 @@ class CudaBackend final : public Backend {
   bool uses_host_memory() const override { return false; }
   size_t device_weight_bytes() const override { return weight_bytes_; }
 
-  // The executor's arena is host memory; bind_arena() gives it a device twin.
-  void* alloc(size_t bytes, size_t align) override {
-    void* p = nullptr;
-    if (posix_memalign(&p, std::max<size_t>(align, sizeof(void*)), bytes == 0 ? align : bytes) != 0)
-      fail(Status::out_of_memory, "cuda: cannot allocate {} host bytes", bytes);
-    return p;
-  }
-  void free(void* ptr) override { std::free(ptr); }
 
   void upload_weight(const Tensor& w) override {
     const Tensor* base = base_of(&w);

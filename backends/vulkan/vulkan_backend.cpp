@@ -83,13 +83,6 @@ class VulkanBackend final : public Backend {
   bool uses_host_memory() const override { return false; }
   size_t device_weight_bytes() const override { return weights_->bytes(); }
 
-  void* alloc(size_t bytes, size_t align) override {
-    void* p = nullptr;
-    if (posix_memalign(&p, align, bytes == 0 ? align : bytes) != 0)
-      fail(Status::out_of_memory, "vulkan: cannot allocate {} host bytes", bytes);
-    return p;
-  }
-  void free(void* ptr) override { std::free(ptr); }
 
   void upload_weight(const Tensor& w) override { weights_->upload(w.data, w.nbytes()); }
 

@@ -50,9 +50,10 @@ class Backend {
     (void)nodes;
     (void)n;
   }
-  // Memory this backend computes on (host memory for the CPU). Aligned to `align`.
-  virtual void* alloc(size_t bytes, size_t align) = 0;
-  virtual void free(void* ptr) = 0;
+  // Memory for the executor's arena, aligned to `align`. Host memory for every backend: a
+  // device backend mirrors the arena on its device (bind_arena). Throws out_of_memory.
+  virtual void* alloc(size_t bytes, size_t align);
+  virtual void free(void* ptr);
   // Computes nodes[0..n) in order. Returns false if the abort callback fired (the
   // remaining nodes were not run). Throws v4::Error on failure.
   virtual bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) = 0;

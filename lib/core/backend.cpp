@@ -1,0 +1,19 @@
+#include "lib/core/backend.h"
+
+#include <cstdlib>
+
+#include "lib/core/error.h"
+
+namespace v4 {
+
+void* Backend::alloc(size_t bytes, size_t align) {
+  void* p = nullptr;
+  if (align < sizeof(void*)) align = sizeof(void*);
+  if (posix_memalign(&p, align, bytes == 0 ? align : bytes) != 0)
+    fail(Status::out_of_memory, "{}: cannot allocate {} bytes of host memory", name(), bytes);
+  return p;
+}
+
+void Backend::free(void* ptr) { std::free(ptr); }
+
+}  // namespace v4
