@@ -114,6 +114,18 @@ inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, floa
   }
 }
 
+// Calls fn(j, row) for rows [0, n) of a sequence's component: rows are contiguous within a
+// page, so only each page's first row is looked up.
+template <class Fn>
+inline void for_each_row(const KvView& kv, int comp, int32_t seq, int32_t n, Fn&& fn) {
+  const size_t row_bytes = kv.comps[comp].row_bytes;
+  for (int32_t j0 = 0; j0 < n; j0 += kv.page_rows) {
+    const uint8_t* page = kv.row(comp, seq, j0);
+    const int32_t j1 = std::min(j0 + kv.page_rows, n);
+    for (int32_t j = j0; j < j1; ++j) fn(j, page + static_cast<size_t>(j - j0) * row_bytes);
+  }
+}
+
 template <RowKind kKind>
 void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
   constexpr RowKind kLoad = kKind == RowKind::fp8 ? RowKind::f32 : kKind;
@@ -131,43 +143,33 @@ void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
     const int64_t n_rows = p + 1;
     const float* q0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
                                                      (t * n_head + h * group) * q->nb[1]);
-    // Scores: q_g . k_j for every head g of the group. Rows are walked page by page: within
-    // a page they are contiguous, so only a page's first row is looked up.
-    const size_t k_row_bytes = kv.comps[kc].row_bytes, v_row_bytes = kv.comps[vc].row_bytes;
-    const int32_t exact_from = kv.window > 0 ? p - kv.window + 1 : n_rows;  // window rows
-    for (int32_t j0 = 0; j0 < n_rows; j0 += kv.page_rows) {
-      const uint8_t* page = kv.row(kc, s, j0);
-      const int32_t j1 = std::min<int32_t>(j0 + kv.page_rows, static_cast<int32_t>(n_rows));
-      for (int32_t j = j0; j < j1; ++j) {
-        const uint8_t* k = head_slice<kKind>(page + (j - j0) * k_row_bytes, h * hd, hd, tmp,
-                                             j >= exact_from ? kv.window_row(kc, s, j, p) : nullptr);
-        for (int64_t g = 0; g < group; ++g) {
-          const float* qg = q0 + g * hd;
-          __m256 acc = _mm256_setzero_ps();
-          for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
-          scores[g * n_rows + j] = hsum(acc) * scale;
-        }
+    // Scores: q_g . k_j for every head g of the group.
+    const int32_t exact_from = kv.window > 0 ? p - kv.window + 1 : p + 1;  // window rows
+    for_each_row(kv, kc, s, p + 1, [&](int32_t j, const uint8_t* row) {
+      const uint8_t* k = head_slice<kKind>(row, h * hd, hd, tmp,
+                                           j >= exact_from ? kv.window_row(kc, s, j, p) : nullptr);
+      for (int64_t g = 0; g < group; ++g) {
+        const float* qg = q0 + g * hd;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
+        scores[g * n_rows + j] = hsum(acc) * scale;
       }
-    }
+    });
     for (int64_t g = 0; g < group; ++g) softmax_row(scores + g * n_rows, n_rows);
     // Output: o_g = sum_j a_g[j] v_j, each V row read once for the whole group.
     float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
     std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
-    for (int32_t j0 = 0; j0 < n_rows; j0 += kv.page_rows) {
-      const uint8_t* page = kv.row(vc, s, j0);
-      const int32_t j1 = std::min<int32_t>(j0 + kv.page_rows, static_cast<int32_t>(n_rows));
-      for (int32_t j = j0; j < j1; ++j) {
-        const uint8_t* v = head_slice<kKind>(page + (j - j0) * v_row_bytes, h * hd, hd, tmp,
-                                             j >= exact_from ? kv.window_row(vc, s, j, p) : nullptr);
-        for (int64_t e = 0; e < hd; e += 8) {
-          const __m256 ve = load8<kLoad>(v, e);
-          for (int64_t g = 0; g < group; ++g) {
-            float* o = out0 + g * hd + e;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
-          }
+    for_each_row(kv, vc, s, p + 1, [&](int32_t j, const uint8_t* row) {
+      const uint8_t* v = head_slice<kKind>(row, h * hd, hd, tmp,
+                                           j >= exact_from ? kv.window_row(vc, s, j, p) : nullptr);
+      for (int64_t e = 0; e < hd; e += 8) {
+        const __m256 ve = load8<kLoad>(v, e);
+        for (int64_t g = 0; g < group; ++g) {
+          float* o = out0 + g * hd + e;
+          _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
         }
       }
-    }
+    });
   }
 }
 

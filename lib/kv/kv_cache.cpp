@@ -92,7 +92,6 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   seqs_.resize(n_seq_max);
   for (Seq& s : seqs_) s.pages.reserve(pages_per_seq);
   batch_old_length_.assign(n_seq_max, -1);
-  batch_seq_.assign(n_seq_max, 0);
   comp_offset_ = comp_offset;
   for (size_t c = 0; c < comps_.size(); ++c)
     comp_views_.push_back({pool_ + comp_offset[c], comps_[c].row_bytes(), comps_[c].type,
@@ -157,10 +156,9 @@ void KvCache::plan_tiers(const KvBudgets& b, uint32_t n_seq_max, const Logger& l
     n_slots_[kDisk] = b.disk.dir.empty() ? 0 : static_cast<uint32_t>(disk);
     return need_disk;
   };
-  uint64_t need_disk = plan(slot_bytes_);
-  if (need_disk > 0 && !b.disk.dir.empty()) {
+  if (plan(slot_bytes_) > 0 && !b.disk.dir.empty()) {
     slot_bytes_ = (slot_bytes_ + kDiskAlign - 1) & ~(kDiskAlign - 1);
-    need_disk = plan(slot_bytes_);
+    plan(slot_bytes_);
   }
   const uint64_t held = uint64_t{n_slots_[kHot]} + n_slots_[kWarm] + n_slots_[kDisk];
   if (held < total)
@@ -183,7 +181,6 @@ void KvCache::plan_tiers(const KvBudgets& b, uint32_t n_seq_max, const Logger& l
     const int64_t pages = int64_t{hot_per_group} - 2 * int64_t{n_seq_max} + 1;
     max_batch_tokens_ = static_cast<int32_t>(std::max<int64_t>(1, pages) * page_rows_);
   }
-  (void)need_disk;
 }
 
 uint32_t KvCache::take_page() {
@@ -287,7 +284,7 @@ void KvCache::prepare_hot_blocks(uint32_t new_pages) {
   pinned_list_.clear();
   uint32_t need = new_pages * static_cast<uint32_t>(n_groups_);
   for (size_t s = 0; s < seqs_.size(); ++s) {
-    if (!batch_seq_[s] || (seqs_[s].length & (page_rows_ - 1)) == 0) continue;
+    if (!in_batch(s) || (seqs_[s].length & (page_rows_ - 1)) == 0) continue;
     const uint32_t tail = seqs_[s].pages.back();
     for (int32_t g = 0; g < n_groups_; ++g) {
       const size_t b = block_index(g, tail);
@@ -351,7 +348,6 @@ void KvCache::begin_batch(int32_t n_tokens, const int32_t* seq, const int32_t* p
          pages_needed, page_rows_, free_.size());
 
   wait_staged();
-  for (size_t s = 0; s < seqs_.size(); ++s) batch_seq_[s] = batch_old_length_[s] >= 0;
   prepare_hot_blocks(pages_needed);
 
   // Apply.
@@ -423,7 +419,7 @@ void KvCache::stage_group(int32_t group) {
   const bool disk = n_slots_[kDisk] > 0;
   const uint32_t region = staging_first_ + static_cast<uint32_t>(group & 1) * n_pages_;
   for (size_t s = 0; s < seqs_.size(); ++s) {
-    if (!batch_seq_[s]) continue;
+    if (!in_batch(s)) continue;
     for (uint32_t page : seqs_[s].pages) {
       const size_t b = block_index(group, page);
       if (stage_mark_[b] == stage_round_) continue;

@@ -132,6 +132,7 @@ class KvCache final : public KvResidency {
   static constexpr uint32_t kNoPage = 0xffffffffu;
   uint32_t new_hot_page(uint32_t copy_of);
   void stage_group(int32_t group);
+  bool in_batch(size_t seq) const { return batch_old_length_[seq] >= 0; }
   void wait_staged();
 
   std::vector<KvComponentSpec> comps_;
@@ -168,8 +169,7 @@ class KvCache final : public KvResidency {
   std::vector<uint32_t> refcount_;
   std::vector<uint32_t> free_;   // stack of free logical pages
   std::vector<Seq> seqs_;
-  std::vector<int32_t> batch_old_length_;  // per sequence, for rollback
-  std::vector<uint8_t> batch_seq_;         // per sequence: part of the current batch
+  std::vector<int32_t> batch_old_length_;  // per sequence, for rollback; -1: not in the batch
   std::vector<KvComponentView> comp_views_;
   std::vector<const uint32_t*> seq_page_ptrs_;
   std::vector<int32_t> tok_seq_, tok_pos_;
