@@ -68,7 +68,7 @@ cli_session() {
   expect_rc 0 "v4 run --session with a damaged file"
   [[ "$out" == "$plain" ]] || die "output differs after a damaged session"
   [[ "$err" == *"ignoring session"* ]] || die "no warning for a damaged session: $err"
-  ls "$WORK" | grep -q '\.tmp\.' && die "temporary session files left: $(ls "$WORK")"
+  ls "$WORK" | grep -q '\.tmp-' && die "temporary session files left: $(ls "$WORK")"
   return 0
 }
 
