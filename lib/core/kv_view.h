@@ -35,6 +35,9 @@ class KvResidency {
   virtual void ensure_resident(int32_t group) = 0;
 };
 
+// Batch tokens one CPU attention task handles together (they share each K/V block read).
+constexpr int32_t kAttentionTokenTile = 4;
+
 struct KvView {
   int32_t page_rows = 0;                  // rows per page (a power of two)
   int32_t page_shift = 0;                 // log2(page_rows)
@@ -53,7 +56,8 @@ struct KvView {
   int32_t n_tokens = 0;
   const int32_t* tok_seq = nullptr;
   const int32_t* tok_pos = nullptr;
-  // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group.
+  // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group,
+  // for each of kAttentionTokenTile tokens.
   float* scratch = nullptr;
   int64_t scratch_stride = 0;
 
