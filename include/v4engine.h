@@ -246,6 +246,12 @@ typedef struct v4_context_params {
                                 info log line says why); "cpu"; "vulkan"; "cuda" */
   const char* device;        /* index or part of the name (see v4_devices_describe);
                                 NULL or "": the best device of that backend */
+  /* Layer split over several devices of one backend (fields added after `device`). */
+  const char* devices;       /* NULL: one device (`device`); "0,1": each device holds a
+                                contiguous run of layers, activations cross through host
+                                memory; overrides `device` */
+  const char* split;         /* with devices: NULL or "auto" (by free memory) or ratios
+                                such as "3,1" */
 } v4_context_params;
 
 V4_API v4_context_params v4_context_default_params(void);

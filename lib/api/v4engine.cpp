@@ -305,6 +305,8 @@ v4_status v4_context_create(v4_model* model, const v4_context_params* params, v4
     o.log = p.log ? logger(p.log, p.log_user) : model->impl->log();
     if (p.backend) o.backend = p.backend;
     if (p.device) o.device = p.device;
+    if (p.devices) o.devices = p.devices;
+    if (p.split) o.split = p.split;
     auto c = std::make_unique<v4_context>();
     c->model = model;
     c->impl = std::make_unique<v4::Context>(*model->impl, o);

@@ -25,6 +25,7 @@ Tensor* Graph::make(Op op, DType type, const int64_t ne[kMaxDims]) {
   for (int i = 0; i < kMaxDims; ++i) t.ne[i] = ne[i];
   set_contiguous_strides(&t);
   t.id = static_cast<int32_t>(storage_.size() - 1);
+  t.layer = layer_;
   if (op == Op::none)
     leaves_.push_back(&t);
   else

@@ -48,6 +48,8 @@ class Graph {
                     float scale);
 
   void mark_output(Tensor* t) { t->is_output = true; }
+  // Nodes created from now on belong to transformer layer l (see Tensor::layer).
+  void set_layer(int32_t l) { layer_ = l; }
 
   const std::vector<Tensor*>& nodes() const { return nodes_; }   // computed, in order
   const std::vector<Tensor*>& leaves() const { return leaves_; }
@@ -60,6 +62,7 @@ class Graph {
   std::deque<Tensor> storage_;
   std::vector<Tensor*> nodes_;
   std::vector<Tensor*> leaves_;
+  int32_t layer_ = -1;
 };
 
 }  // namespace v4

@@ -67,6 +67,8 @@ struct Tensor {
   bool is_input = false;       // filled by the caller before each run
   bool is_output = false;      // must survive until the end of the run
   int32_t id = -1;             // index in its graph
+  int32_t layer = -1;          // transformer layer computing it (layer placement): -1 before
+                               // the first layer, n_layer for the output layer
   std::string name;
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }

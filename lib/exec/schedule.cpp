@@ -1,5 +1,6 @@
 #include "lib/exec/schedule.h"
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -20,8 +21,10 @@ bool is_weight(const Tensor* t) { return t->is_leaf() && !t->is_input; }
 
 }  // namespace
 
-Schedule::Schedule(Graph& graph, const std::vector<Backend*>& backends) : graph_(graph) {
-  assign(backends);
+Schedule::Schedule(Graph& graph, const std::vector<Backend*>& backends,
+                   const std::vector<Backend*>& layer_backends)
+    : graph_(graph) {
+  assign(backends, layer_backends);
   plan_ = plan_memory(graph);
   plan_copies();
   Tensor* const* nodes = graph.nodes().data();
@@ -33,13 +36,25 @@ Schedule::~Schedule() {
   for (const Split& s : splits_) s.backend->release_split(nodes + s.first, s.count);
 }
 
-void Schedule::assign(const std::vector<Backend*>& backends) {
+void Schedule::assign(const std::vector<Backend*>& backends,
+                      const std::vector<Backend*>& layer_backends) {
   const auto& nodes = graph_.nodes();
   node_backend_.reserve(nodes.size());
+  // A layer's own device first, then the host backends (never another layer's device).
+  auto layer_choice = [&](const Tensor& node) -> Backend* {
+    Backend* own = layer_backends[static_cast<size_t>(node.layer)];
+    if (own->supports(node)) return own;
+    for (Backend* b : backends)
+      if (b->uses_host_memory() && b->supports(node)) return b;
+    return nullptr;
+  };
   for (size_t i = 0; i < nodes.size(); ++i) {
     Backend* chosen = nullptr;
+    const int32_t layer = nodes[i]->layer;
     if (nodes[i]->op == Op::view && i > 0) {
       chosen = node_backend_.back();  // a view computes nothing: never start a split for it
+    } else if (layer >= 0 && static_cast<size_t>(layer) < layer_backends.size()) {
+      chosen = layer_choice(*nodes[i]);
     } else {
       for (Backend* b : backends) {
         if (b->supports(*nodes[i])) {
@@ -82,6 +97,10 @@ void Schedule::plan_copies() {
           weight_seen[o->id] = 1;
           s.backend->upload_weight(*o);
         } else if (device && on_device[o->id] != s.backend) {
+          if (!on_host[o->id]) {  // made on another device: through host memory
+            splits_[producer[o->id]].copies.out.push_back(o);
+            on_host[o->id] = 1;
+          }
           s.copies.in.push_back(o);
           on_device[o->id] = s.backend;
         } else if (!device && !on_host[o->id] && !is_weight(o)) {
@@ -135,9 +154,20 @@ std::string Schedule::describe() const {
   out += "ops:";
   for (const auto& [op, count] : per_op) out += fmt::format(" {}={}", op, count);
   out += "\nsplits:\n";
+  // Several devices of one kind (a layer split) are told apart by their order: vulkan#0, #1.
+  std::vector<const Backend*> device_order;
+  for (const Split& s : splits_)
+    if (!s.backend->uses_host_memory() &&
+        std::find(device_order.begin(), device_order.end(), s.backend) == device_order.end())
+      device_order.push_back(s.backend);
+  const auto label = [&](const Backend* b) {
+    const auto at = std::find(device_order.begin(), device_order.end(), b);
+    if (device_order.size() < 2 || at == device_order.end()) return std::string(b->name());
+    return fmt::format("{}#{}", b->name(), at - device_order.begin());
+  };
   for (const Split& s : splits_) {
     out += fmt::format("  {:>4}..{:<4} on {} ({} nodes)\n", s.first, s.first + s.count - 1,
-                       s.backend->name(), s.count);
+                       label(s.backend), s.count);
     const auto list = [](const std::vector<const Tensor*>& ts) {
       std::string names;
       size_t bytes = 0;
@@ -148,8 +178,8 @@ std::string Schedule::describe() const {
       }
       return fmt::format("{} tensors, {} bytes: {}", ts.size(), bytes, names);
     };
-    if (!s.copies.in.empty()) out += fmt::format("          copy in  (host -> {}) {}\n", s.backend->name(), list(s.copies.in));
-    if (!s.copies.out.empty()) out += fmt::format("          copy out ({} -> host) {}\n", s.backend->name(), list(s.copies.out));
+    if (!s.copies.in.empty()) out += fmt::format("          copy in  (host -> {}) {}\n", label(s.backend), list(s.copies.in));
+    if (!s.copies.out.empty()) out += fmt::format("          copy out ({} -> host) {}\n", label(s.backend), list(s.copies.out));
   }
   if (!device_weights_.empty()) {
     size_t bytes = 0;

@@ -8,6 +8,11 @@
 // schedule uploads the weights their nodes read (once, through the backend), mirrors the
 // arena on the device (same offsets), and lists per split the tensors to copy in from
 // the host before it runs and out to the host after it (views resolved to their owner).
+//
+// Layer placement (several devices): `layer_backends[l]` runs the nodes of transformer layer
+// l (Tensor::layer; index n_layer is the output layer), falling back to host backends for
+// ops it lacks. A value computed on one device and read on another crosses through host
+// memory: copied out after the producing split, in before the reading one.
 #pragma once
 
 #include <string>
@@ -21,8 +26,11 @@ namespace v4 {
 
 class Schedule {
  public:
-  // `backends` in order of preference; the last must support every node.
-  Schedule(Graph& graph, const std::vector<Backend*>& backends);
+  // `backends` in order of preference; the last must support every node. With
+  // `layer_backends` (one per layer plus the output layer, each also in `backends`), a
+  // layer's nodes prefer their layer's backend; nodes outside layers use `backends`.
+  Schedule(Graph& graph, const std::vector<Backend*>& backends,
+           const std::vector<Backend*>& layer_backends = {});
   ~Schedule();
   Schedule(const Schedule&) = delete;
   Schedule& operator=(const Schedule&) = delete;
@@ -44,7 +52,7 @@ class Schedule {
     size_t count;
     SplitCopies copies;  // device splits only
   };
-  void assign(const std::vector<Backend*>& backends);
+  void assign(const std::vector<Backend*>& backends, const std::vector<Backend*>& layer_backends);
   void plan_copies();
   Graph& graph_;
   std::vector<const Tensor*> device_weights_;

@@ -107,4 +107,62 @@ std::unique_ptr<Backend> create_device_backend(const std::string& kind, const st
   return f->create(device, false);
 }
 
+namespace {
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+    if (item.empty())
+      fail(Status::invalid_arg, "device list '{}' has an empty entry; give indices or names "
+           "separated by commas, e.g. \"0,1\"", list);
+    out.push_back(std::move(item));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+std::vector<std::unique_ptr<Backend>> create_all(const BackendFactory& f,
+                                                 const std::vector<std::string>& names) {
+  std::vector<std::unique_ptr<Backend>> out;
+  for (const std::string& name : names) out.push_back(f.create(name, false));
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Backend>> create_device_backends(const std::string& kind,
+                                                             const std::string& devices,
+                                                             const Logger& log) {
+  const std::vector<std::string> names = split_list(devices);
+  if (kind == "cpu")
+    fail(Status::invalid_arg, "a device list ('{}') needs a device backend; choose --backend "
+         "cuda or vulkan", devices);
+  if (!kind.empty() && kind != "auto") {
+    const BackendFactory* f = find_backend_factory(kind);
+    if (!f) {
+      create_device_backend(kind, names.front(), log);  // throws why
+      fail(Status::invalid_arg, "unknown backend '{}'", kind);
+    }
+    return create_all(*f, names);
+  }
+  std::string reasons;
+  for (const BackendFactory& f : backend_factories()) {
+    if (std::string_view(f.name) == "cpu") continue;
+    try {
+      auto out = create_all(f, names);
+      log(LogLevel::info, "backend auto: {} on devices {}", f.name, devices);
+      return out;
+    } catch (const Error& e) {
+      reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", e.what());
+    }
+  }
+  fail(Status::no_device, "no device backend can open devices {} ({})", devices,
+       reasons.empty() ? "no GPU backend in this build" : reasons);
+}
+
 }  // namespace v4

@@ -37,4 +37,12 @@ std::string describe_devices();
 std::unique_ptr<Backend> create_device_backend(const std::string& kind, const std::string& device,
                                                const Logger& log);
 
+// One backend per device of a comma-separated list ("0,1") for a layer split, all of one
+// kind: "auto" takes the first device backend on which every listed device works. Throws
+// v4::Error naming the device that failed (no_device), or invalid_arg for "cpu" or a bad
+// list.
+std::vector<std::unique_ptr<Backend>> create_device_backends(const std::string& kind,
+                                                             const std::string& devices,
+                                                             const Logger& log);
+
 }  // namespace v4

@@ -7,6 +7,8 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "lib/core/error.h"
+#include "lib/exec/placement.h"
+#include "lib/model/model_footprint.h"
 #include "lib/runtime/backend_registry.h"
 
 namespace v4 {
@@ -38,9 +40,15 @@ Context::Context(const Model& model, const ContextOptions& opts)
   if (opts_.n_threads_batch <= 0) opts_.n_threads_batch = opts_.n_threads;
 
   cpu_ = make_cpu_backend();
-  device_ = create_device_backend(opts_.backend, opts_.device, opts_.log);
-  backends_ = {cpu_.get()};
-  if (device_) backends_.insert(backends_.begin(), device_.get());
+  if (opts_.devices.find(',') != std::string::npos) {
+    devices_ = create_device_backends(opts_.backend, opts_.devices, opts_.log);
+  } else if (auto one = create_device_backend(
+                 opts_.backend, opts_.devices.empty() ? opts_.device : opts_.devices, opts_.log)) {
+    devices_.push_back(std::move(one));
+  }
+  for (auto& d : devices_) backends_.push_back(d.get());
+  backends_.push_back(cpu_.get());
+  if (devices_.size() > 1) place_layers();
   if (opts_.shared_pool) {
     pool_ = opts_.shared_pool;
   } else {
@@ -120,7 +128,7 @@ Context::CachedGraph& Context::graph_for(int32_t n_tokens, int32_t n_outputs) {
   c.n_outputs = n_outputs;
   c.graph = std::make_unique<Graph>();
   c.io = arch_.build(*c.graph, n_tokens, n_outputs, kv_->view());
-  c.schedule = std::make_unique<Schedule>(*c.graph, backends_);
+  c.schedule = std::make_unique<Schedule>(*c.graph, backends_, layer_backends_);
   c.last_used = use_counter_;
   if (c.schedule->arena_bytes() > arena_bytes_) {
     if (arena_) cpu_->free(arena_);
@@ -308,10 +316,30 @@ std::string Context::describe_plan() {
   out += "decode step (1 token):\n";
   CachedGraph& c = graph_for(1, 1);
   out += c.schedule->describe();
-  if (device_)
-    out += fmt::format("{} device memory: {} bytes of weights resident\n", device_->name(),
-                       device_->device_weight_bytes());
+  for (const auto& d : devices_)
+    out += fmt::format("{} device memory ({}): {} bytes of weights resident\n", d->name(),
+                       d->devices().front().name, d->device_weight_bytes());
   return out;
+}
+
+// Layers of a model split over several devices, contiguous per device, by the devices'
+// free memory or the ratios asked for (lib/exec/placement.h). The KV cache stays in host
+// memory, so only weights count.
+void Context::place_layers() {
+  PlacementRequest req;
+  for (const auto& d : devices_) {
+    const DeviceInfo info = d->devices().front();
+    req.devices.push_back({info.name, info.memory_free});
+  }
+  if (!opts_.split.empty() && opts_.split != "auto")
+    req.ratios = parse_split_ratios(opts_.split, devices_.size());
+  req.reserve_bytes = uint64_t{256} << 20;  // activations, scratch and the runtime's own
+  const int32_t n_layer = arch_.info().n_layer;
+  const Placement plan = plan_placement(req, model_footprint(model_.file(), n_layer, {}, 0));
+  layer_backends_.clear();
+  for (int32_t l = 0; l < n_layer; ++l) layer_backends_.push_back(devices_[plan.layer_device[l]].get());
+  layer_backends_.push_back(devices_[plan.output_device].get());
+  opts_.log(LogLevel::info, "layer split over {} devices:\n{}", devices_.size(), plan.describe(req));
 }
 
 }  // namespace v4

@@ -33,6 +33,8 @@ struct ContextOptions {
   Logger log;
   std::string backend = "auto";  // auto, cpu, vulkan, cuda (lib/runtime/backend_registry.h)
   std::string device;            // index or part of a name; "": the best
+  std::string devices;           // several, "0,1": layers split across them (overrides device)
+  std::string split;             // with devices: "auto" / "" (by free memory) or ratios "3,1"
 };
 
 struct BatchView {
@@ -79,6 +81,7 @@ class Context {
     std::unique_ptr<Schedule> schedule;
     uint64_t last_used = 0;
   };
+  void place_layers();
   CachedGraph& graph_for(int32_t n_tokens, int32_t n_outputs);
   void run_ubatch(const int32_t* tokens, const int32_t* seq, const int32_t* pos, int32_t first,
                   int32_t n);
@@ -88,8 +91,9 @@ class Context {
   ContextOptions opts_;
   int32_t n_vocab_;
   std::unique_ptr<Backend> cpu_;
-  std::unique_ptr<Backend> device_;  // a GPU backend, or null
+  std::vector<std::unique_ptr<Backend>> devices_;  // GPU backends (one per device), or none
   std::vector<Backend*> backends_;
+  std::vector<Backend*> layer_backends_;  // several devices: each layer's, then the output's
   std::unique_ptr<ThreadPool> own_pool_;
   ThreadPool* pool_;
   std::unique_ptr<KvCache> kv_;

@@ -65,6 +65,38 @@ vulkan_plan() {
   [[ "$out" == *"device weights:"* ]] || die "no device weights in the plan"
 }
 
+# A layer split over two devices (here two backends on the same device, the only way to run
+# the multi-device path without two GPUs): each device holds its own layers' weights,
+# activations cross through host memory, and the text and logits equal one device's.
+vulkan_layer_split() {
+  need_vulkan_device
+  run_vk run --backend vulkan -p "Once upon a time" -n 8 --temp 0 --logits-out "$WORK/one.bin"
+  expect_rc 0 "vulkan on one device"
+  run_vk run --backend vulkan --devices 0,0 --split 2,3 -p "Once upon a time" -n 8 --temp 0 \
+    --logits-out "$WORK/two.bin" -v
+  expect_rc 0 "vulkan --devices 0,0 --split 2,3"
+  [[ "$err" == *"layers 0-1"* && "$err" == *"layers 2-4 + output"* ]] ||
+    die "the log does not show layers 0-1 / 2-4 + output: $err"
+  cmp -s "$WORK/one.bin" "$WORK/two.bin" || die "logits of the layer split differ from one device"
+  run_vk run --backend vulkan --devices 0,0 -n 40 --temp 0
+  expect_rc 0 "vulkan --devices 0,0 (auto split)"
+  [[ -n "$out" && "$expected" == "$out"* ]] || die "layer-split text is not the reference's start: $out"
+  run_vk info -m "$MODEL" --plan --backend vulkan --devices 0,0 --split 1,1
+  expect_rc 0 "v4 info --plan with --devices"
+  [[ "$out" == *"on vulkan#0"* && "$out" == *"on vulkan#1"* ]] || die "the plan lacks vulkan#0/#1: $out"
+  [[ "$out" == *"copy out (vulkan#0 -> host)"* && "$out" == *"copy in  (host -> vulkan#1)"* ]] ||
+    die "the plan does not cross from device 0 to device 1 through the host: $out"
+  run_v4 run --backend vulkan --devices 0,0 --split 1,0,1 -n 5
+  expect_rc 1 "three ratios for two devices"
+  [[ "$err" == *"ratios"* ]] || die "unclear message for a bad --split: $err"
+  run_v4 run --backend vulkan --devices 0,7 -n 5
+  expect_rc 1 "a device that does not exist"
+  [[ "$err" == *"7"* ]] || die "the error does not name device 7: $err"
+  run_v4 run --backend cpu --devices 0,1 -n 5
+  expect_rc 1 "--devices with the CPU backend"
+  [[ "$err" == *"--backend"* ]] || die "the error does not suggest --backend: $err"
+}
+
 # Compiled pipelines are kept in a cache file and read back by the next process.
 vulkan_pipeline_cache() {
   need_vulkan_device

@@ -70,8 +70,9 @@ class FakeDevice final : public Backend {
 };
 
 std::vector<float> run_graph(Graph& g, const std::vector<Backend*>& backends, Tensor* x,
-                             Tensor* out, std::string* plan = nullptr) {
-  Schedule s(g, backends);
+                             Tensor* out, std::string* plan = nullptr,
+                             const std::vector<Backend*>& layer_backends = {}) {
+  Schedule s(g, backends, layer_backends);
   std::vector<uint8_t> arena(s.arena_bytes(), 0xFF);  // NaN everywhere
   s.bind(arena.data());
   for (int64_t i = 0; i < x->n_elements(); ++i) x->as<float>()[i] = 0.25f * static_cast<float>(i) - 1.0f;
@@ -109,4 +110,42 @@ TEST_CASE("a device split gets its weights once and copies at every boundary", "
   CHECK(plan.find("copy in  (host -> fake)") != std::string::npos);
   CHECK(plan.find("copy out (fake -> host)") != std::string::npos);
   CHECK(plan.find("device weights: 1 tensors") != std::string::npos);
+}
+
+TEST_CASE("a layer split runs each layer on its device and crosses through the host",
+          "[exec][device][layers]") {
+  // Layer 0 on device A, layer 1 and the output layer on device B. B reads what A computed,
+  // so the value must leave A (copy out) and enter B (copy in); without either, B reads NaN.
+  Graph g;
+  std::vector<float> wdata(8);
+  for (int i = 0; i < 8; ++i) wdata[i] = 0.5f * i - 1.0f;
+  const int64_t ne[kMaxDims] = {8, 1, 1, 1};
+  Tensor* w = g.weight(DType::F32, ne, wdata.data(), "w");
+  Tensor* x = g.input(DType::F32, 8, 2, 1, "x");
+  Tensor* e = g.scale(x, 0.5f);        // no layer: the first backend that supports it
+  g.set_layer(0);
+  Tensor* a = g.add(e, w);             // A
+  Tensor* a2 = g.scale(a, 3.0f);       // A
+  g.set_layer(1);
+  Tensor* b = g.add(a2, w);            // B: a2 crosses A -> host -> B
+  Tensor* bs = g.silu(b);              // B lacks silu: the CPU (never A)
+  Tensor* b2 = g.add(bs, a);           // B: a crosses too
+  g.set_layer(2);
+  Tensor* out = g.scale(b2, 2.0f);     // B (output layer)
+  g.mark_output(out);
+
+  auto cpu = make_cpu_backend(true);
+  FakeDevice dev_a, dev_b;
+  std::string plan;
+  const std::vector<float> got =
+      run_graph(g, {&dev_a, &dev_b, cpu.get()}, x, out, &plan, {&dev_a, &dev_b, &dev_b});
+  const std::vector<float> want = run_graph(g, {cpu.get()}, x, out);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want[i]).epsilon(1e-6));
+  CHECK(dev_a.upload_calls >= 1);
+  CHECK(dev_b.upload_calls >= 1);  // each device holds its own copy of w
+  // Layer 0's nodes ran on A, layer 1's on B or the CPU: four splits A, B, cpu, B.
+  size_t splits = 0;
+  for (size_t at = plan.find(" on "); at != std::string::npos; at = plan.find(" on ", at + 1)) ++splits;
+  CHECK(splits == 4);
 }

@@ -169,12 +169,20 @@ void register_info(CLI::App& app, Action& action) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Show a model's metadata, tensors and plan");
   cmd->add_option("-m,--model", o->model, "Model file (optional with --devices)");
-  cmd->add_flag("--devices", o->devices, "List the backends' devices and memory heaps");
+  // Alone: list the devices; with a list ("0,1"): the layer split --plan shows.
+  CLI::Option* devices = cmd->add_option(
+      "--devices", o->context.where.devices,
+      "Alone: list the backends' devices and memory heaps; with a list (0,1): split the "
+      "layers over those devices (see --plan)");
+  devices->expected(0, 1);
   cmd->add_flag("--plan", o->plan, "Create a context and print the executor's plan");
   cmd->add_flag("--check", o->check, "Scan every weight for NaN/Inf");
-  add_context_options(cmd, o->context);
+  add_context_options(cmd, o->context, false);
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
-  cmd->callback([o, &action] { action = [o] { return info_main(*o); }; });
+  cmd->callback([o, devices, &action] {
+    o->devices = devices->count() > 0 && o->context.where.devices.empty();
+    action = [o] { return info_main(*o); };
+  });
 }
 
 }  // namespace v4::cli

@@ -32,7 +32,7 @@ struct PerplexityOptions {
   std::string model;
   std::string text_file;
   int32_t ctx = 512;
-  std::string backend = "auto", device;
+  BackendOptions where;
   int32_t threads = 0;
   int32_t chunks = 0;  // 0: all
   KvOptions kv;
@@ -90,8 +90,7 @@ int perplexity_main(PerplexityOptions& o) {
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
   if (!o.kv.apply(cp)) return kExitUsage;
-  cp.backend = o.backend.c_str();
-  cp.device = o.device.empty() ? nullptr : o.device.c_str();
+  o.where.apply(cp);
   v4_context* raw = nullptr;
   if (v4_status st = v4_context_create(model.get(), &cp, &raw); st != V4_OK)
     return fail_status("cannot create context", st);
@@ -221,7 +220,7 @@ void register_perplexity(CLI::App& app, Action& action) {
   cmd->add_option("--kv-compare", o->kv_compare,
                   "Also run with this KV type and report top-1 agreement (teacher forcing)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}));
-  add_backend_options(cmd, o->backend, o->device);
+  add_backend_options(cmd, o->where);
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("-v,--verbose", o->verbose, "Show the library's log");
   cmd->callback([o, &action] { action = [o] { return perplexity_main(*o); }; });

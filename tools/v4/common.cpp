@@ -253,21 +253,35 @@ void add_kv_options(CLI::App* cmd, KvOptions& kv) {
   cmd->add_flag("--kv-disk-compress", kv.disk_compress, "zstd-compress KV pages on disk");
 }
 
-void add_context_options(CLI::App* cmd, ContextOptions& c) {
+void add_context_options(CLI::App* cmd, ContextOptions& c, bool with_devices) {
   cmd->add_option("--threads", c.threads, "Threads (default: all cores)");
   cmd->add_option("--ctx", c.ctx, "Context length in tokens (default: the model's)");
   add_load_option(cmd);
   add_kv_options(cmd, c.kv);
-  add_backend_options(cmd, c.backend, c.device);
+  add_backend_options(cmd, c.where, with_devices);
 }
 
-void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device) {
-  cmd->add_option("--backend", backend,
+void add_backend_options(CLI::App* cmd, BackendOptions& b, bool with_devices) {
+  cmd->add_option("--backend", b.backend,
                   "Where to run: auto (a GPU when one works, else the CPU), cpu, vulkan, cuda")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "vulkan", "cuda"}));
-  cmd->add_option("--device", device,
-                  "Device of the backend: index or part of the name (see v4 info --devices)");
+  auto* device = cmd->add_option(
+      "--device", b.device, "Device of the backend: index or part of the name (see v4 info --devices)");
+  if (with_devices)
+    cmd->add_option("--devices", b.devices,
+                    "Split the layers over several devices of the backend, e.g. 0,1 "
+                    "(activations cross through host memory)")
+        ->excludes(device);
+  cmd->add_option("--split", b.split,
+                  "With --devices: auto (by free memory, the default) or layer ratios such as 3,1");
+}
+
+void BackendOptions::apply(v4_context_params& cp) const {
+  cp.backend = backend.c_str();
+  cp.device = device.empty() ? nullptr : device.c_str();
+  cp.devices = devices.empty() ? nullptr : devices.c_str();
+  cp.split = split.empty() ? nullptr : split.c_str();
 }
 
 v4_sampler_params SamplingOptions::to_params() {
@@ -303,8 +317,7 @@ ContextPtr create_context(v4_model* model, const ContextOptions& opts, v4_abort_
     cp.abort_user = abort_user;
   }
   if (!opts.kv.apply(cp)) return nullptr;
-  cp.backend = opts.backend.c_str();
-  cp.device = opts.device.empty() ? nullptr : opts.device.c_str();
+  opts.where.apply(cp);
   v4_context* ctx = nullptr;
   v4_status st = v4_context_create(model, &cp, &ctx);
   if (st != V4_OK) {

@@ -100,12 +100,21 @@ struct KvOptions {
   double bytes_per_value() const;
 };
 
+// Where a context runs: --backend, --device, --devices, --split.
+struct BackendOptions {
+  std::string backend = "auto";  // auto|cpu|vulkan|cuda
+  std::string device;            // N|NAME
+  std::string devices;           // "0,1": a layer split over several devices
+  std::string split;             // auto | ratios "3,1"
+  // Points the backend fields of `cp` at these strings (which must outlive cp).
+  void apply(v4_context_params& cp) const;
+};
+
 struct ContextOptions {
   int32_t threads = 0;
   uint32_t ctx = 0;
   KvOptions kv;
-  std::string backend = "auto";  // --backend auto|cpu|vulkan|cuda
-  std::string device;            // --device N|NAME
+  BackendOptions where;
 };
 
 // Stop requests from SIGINT/SIGTERM/SIGHUP (installed when a disk tier is used): the abort
@@ -118,9 +127,10 @@ bool parse_size(const std::string& text, uint64_t* out);
 
 void add_sampling_options(CLI::App* cmd, SamplingOptions& s);
 void add_kv_options(CLI::App* cmd, KvOptions& kv);
-void add_context_options(CLI::App* cmd, ContextOptions& c);
-// --backend and --device (part of add_context_options).
-void add_backend_options(CLI::App* cmd, std::string& backend, std::string& device);
+// `with_devices` false: the caller registers --devices itself (v4 info lists devices with it).
+void add_context_options(CLI::App* cmd, ContextOptions& c, bool with_devices = true);
+// --backend, --device, --devices and --split (part of add_context_options).
+void add_backend_options(CLI::App* cmd, BackendOptions& b, bool with_devices = true);
 
 // Creates a context (abort callback optional). On failure prints the error and returns null.
 ContextPtr create_context(v4_model* model, const ContextOptions& opts,

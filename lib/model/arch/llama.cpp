@@ -118,6 +118,7 @@ class Llama final : public Architecture {
     Tensor* x = g.get_rows(weight_leaf(g, *tok_embd_), fg.tokens);
     for (int32_t l = 0; l < info_.n_layer; ++l) {
       const LayerWeights& lw = layers_[l];
+      g.set_layer(l);
       Tensor* h = g.mul(g.rms_norm(x, eps_), weight_leaf(g, *lw.attn_norm));
       Tensor* q = linear(g, lw.wq, lw.bq, h);
       Tensor* k = linear(g, lw.wk, lw.bk, h);
@@ -134,6 +135,7 @@ class Llama final : public Architecture {
                             g.mul_mat(weight_leaf(g, *lw.w_up), h));
       x = g.add(x, g.mul_mat(weight_leaf(g, *lw.w_down), ff));
     }
+    g.set_layer(info_.n_layer);
     if (n_outputs < n_tokens) {
       fg.out_ids = g.input(DType::I32, n_outputs, 1, 1, "out_ids");
       x = g.get_rows(x, fg.out_ids);
