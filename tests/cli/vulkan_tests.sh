@@ -65,6 +65,51 @@ vulkan_plan() {
   [[ "$out" == *"device weights:"* ]] || die "no device weights in the plan"
 }
 
+# The split of the plan that runs `op` (the backend named on the split line before the
+# "ops:" line listing it).
+split_running() {
+  awk -v op="$1=" '/ on [a-z]+ \(/ { for (i = 1; i <= NF; ++i) if ($i == "on") b = $(i + 1) }
+                   /^ +ops:/ && index($0, " " op) { print b; exit }' <<<"$out"
+}
+
+# KV pages live in Vulkan memory and kv_store/attention run there (the plan says so);
+# FP8 pages stay on the host with CPU attention.
+vulkan_kv_device() {
+  need_vulkan_device
+  run_vk info -m "$MODEL" --plan --backend vulkan
+  expect_rc 0 "v4 info --plan --backend vulkan"
+  [[ $(split_running attention) == vulkan ]] || die "attention is not on vulkan: $out"
+  [[ $(split_running kv_store) == vulkan ]] || die "kv_store is not on vulkan: $out"
+  [[ "$out" == *"kv tier device: "*" in vulkan memory"* ]] || die "KV pages not in vulkan memory: $out"
+  run_vk info -m "$MODEL" --plan --backend vulkan --kv-type fp8
+  expect_rc 0 "v4 info --plan --backend vulkan --kv-type fp8"
+  [[ $(split_running attention) == cpu ]] || die "FP8 attention should stay on the CPU: $out"
+  [[ "$out" != *"in vulkan memory"* ]] || die "FP8 pages should stay on the host: $out"
+  run_vk run --backend vulkan -n 40 --temp 0 --kv-type fp8
+  expect_rc 0 "v4 run --backend vulkan --kv-type fp8"
+  [[ -n "$out" ]] || die "no text with FP8 pages on vulkan"
+}
+
+# Small device and host budgets with a disk tier on Vulkan: blocks move between Vulkan
+# memory, RAM and disk, the logits are bitwise those of all-device pages, and the stats
+# count device blocks.
+vulkan_kv_tiers() {
+  need_vulkan_device
+  local args=(run --backend vulkan -p "Once upon a time" -n 120 --temp 0 --ctx 256 --kv-page 16)
+  run_vk "${args[@]}" --kv-type f16 --logits-out "$WORK/all.bin"
+  expect_rc 0 "all pages on vulkan"
+  local text=$out
+  mkdir -p "$WORK/disk"
+  run_vk "${args[@]}" --kv-type f16 --kv-vram 40K --kv-ram 40K --kv-disk "$WORK/disk" --stats \
+    --logits-out "$WORK/tiered.bin"
+  expect_rc 0 "tiered pages on vulkan"
+  [[ "$out" == "$text" ]] || { show_diff "$text" "$out"; die "tiered text differs"; }
+  cmp -s "$WORK/all.bin" "$WORK/tiered.bin" || die "tiered logits differ from all-device logits"
+  grep -Eq '^kv device +[1-9][0-9]* blocks' <<<"$err" || die "no device blocks in the stats: $err"
+  grep -Eq '^kv disk +[1-9][0-9]* blocks' <<<"$err" || die "no disk blocks in the stats: $err"
+  [[ -z $(ls -A "$WORK/disk") ]] || die "the disk tier left files behind"
+}
+
 # Compiled pipelines are kept in a cache file and read back by the next process.
 vulkan_pipeline_cache() {
   need_vulkan_device
