@@ -9,10 +9,14 @@ namespace {
 
 const char* page_suffix(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    default: return nullptr;
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+    default:
+      return nullptr;
   }
 }
 

@@ -22,7 +22,8 @@ bool kv_op_supported(const Tensor& node);
 // Words of the node's page table (the largest batch its graph runs).
 size_t kv_table_words(const Tensor& node);
 // Fills the table for the batch now in the view; `scratch` is reused between calls.
-void fill_kv_table(const Tensor& node, uint32_t* table, size_t words, std::vector<int32_t>& scratch);
+void fill_kv_table(const Tensor& node, uint32_t* table, size_t words,
+                   std::vector<int32_t>& scratch);
 // The dispatch; `k_off` / `v_off`: bytes from the pool buffer's start to the K / V
 // component's rows in slot 0.
 Dispatch plan_kv_dispatch(const Tensor& node, size_t k_off, size_t v_off);

@@ -32,8 +32,10 @@ class VulkanKvTier final : public KvTier {
     // Addresses only: PROT_NONE, never touched, no memory committed.
     void* r = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED)
-      fail(Status::out_of_memory, "vulkan: cannot reserve {} bytes of address space for the KV "
-           "pool; use a smaller context", bytes);
+      fail(Status::out_of_memory,
+           "vulkan: cannot reserve {} bytes of address space for the KV "
+           "pool; use a smaller context",
+           bytes);
     reserved_ = static_cast<uint8_t*>(r);
     reserved_bytes_ = bytes;
     try {

@@ -71,6 +71,11 @@ Context::Context(const Model& model, const ContextOptions& opts)
   kv_ = std::make_unique<KvCache>(std::move(comps), static_cast<int32_t>(opts_.kv_page_tokens),
                                   opts_.n_ctx, opts_.n_seq_max, opts_.kv_budgets, opts_.log,
                                   window, hot_tier);
+  if (device_ && !kv_->hot_on_device())
+    opts_.log(LogLevel::info, "KV pages stay in host memory and attention runs on the CPU: {} "
+              "does not run attention over {} pages with heads of {} (or the cache is too large "
+              "for one device buffer)", device_->name(), type_name(opts_.kv_type),
+              arch_.max_head_dim());
   // Batches are split so their new KV blocks always fit the hot tier.
   opts_.n_batch = static_cast<uint32_t>(
       std::min<int64_t>(opts_.n_batch, kv_->max_batch_tokens()));

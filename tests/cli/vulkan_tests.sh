@@ -110,6 +110,27 @@ vulkan_kv_tiers() {
   [[ -z $(ls -A "$WORK/disk") ]] || die "the disk tier left files behind"
 }
 
+# Sessions read and write KV rows in Vulkan memory: saving on Vulkan and resuming on Vulkan
+# (and on the CPU, the same file) print the text of a plain run.
+vulkan_kv_session() {
+  need_vulkan_device
+  local prompt="Once upon a time, there was a little girl named Lily"
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0
+  expect_rc 0 "vulkan run without a session"
+  local plain=$out
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "vulkan run --session (save)"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "first --session run differs"; }
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "vulkan run --session (resume)"
+  [[ "$err" == *"restored"* ]] || die "nothing restored: $err"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed run on vulkan differs"; }
+  run_v4 run --backend cpu -p "$prompt" -n 30 --temp 0 --session "$WORK/s.v4s"
+  expect_rc 0 "cpu run --session with a file saved on vulkan"
+  [[ "$err" == *"restored"* ]] || die "nothing restored on the CPU: $err"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed run on the CPU differs"; }
+}
+
 # Compiled pipelines are kept in a cache file and read back by the next process.
 vulkan_pipeline_cache() {
   need_vulkan_device

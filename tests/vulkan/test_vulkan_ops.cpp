@@ -413,6 +413,15 @@ TEST_CASE("vulkan kv_store and attention match the reference over device pages",
       INFO("batch of " << b.seq.size() << ": nmse " << e << " threshold " << kF32Ops);
       CHECK(e <= kF32Ops);
     }
+    // Sequence 1 becomes a copy of 0 (shared pages); both then append to the shared tail,
+    // which is copied on write (in device memory through the host for `dev`).
+    dev.copy(0, 1);
+    host.copy(0, 1);
+    const int32_t len = dev.seq_length(0);
+    REQUIRE(len % sh.page != 0);
+    const auto got = kv_step(dev, sh, {g_vk, cpu_ref.get()}, {1, 0}, {len, len}, seed, true);
+    const auto want = kv_step(host, sh, {cpu_ref.get()}, {1, 0}, {len, len}, seed, false);
+    CHECK(nmse(got, want) <= kF32Ops);
     for (int32_t s = 0; s < 2; ++s)
       for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(dev, s, c) == kv_rows(host, s, c));
   }
