@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/fast_attention.h"
 #include "lib/core/float_conv.h"
@@ -114,62 +115,214 @@ inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, floa
   }
 }
 
-// Calls fn(j, row) for rows [0, n) of a sequence's component: rows are contiguous within a
-// page, so only each page's first row is looked up.
+constexpr int kBlockRows = 16;  // rows handled together: their head slices stay in L1
+
+// Asks for a block's head slices (`len` bytes from `off` in each of m rows) to be cached.
+inline void prefetch_rows(const uint8_t* first, size_t row_bytes, int32_t m, size_t off, size_t len) {
+  for (int32_t i = 0; i < m; ++i)
+    for (size_t b = 0; b < len; b += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(first + i * row_bytes + off + b), _MM_HINT_T0);
+}
+
+// Calls fn(j0, n, rows) for blocks of n <= kBlockRows consecutive rows [j0, j0 + n) of a
+// sequence's component, rows[i] pointing at row j0 + i. Rows are contiguous within a page,
+// so only each page's first row is looked up. While a block is processed, the head slice
+// (`off`, `len`) of the next block's rows is prefetched: pages are scattered, so the
+// hardware prefetcher cannot follow them.
 template <class Fn>
-inline void for_each_row(const KvView& kv, int comp, int32_t seq, int32_t n, Fn&& fn) {
+inline void for_each_block(const KvView& kv, int comp, int32_t seq, int32_t n, size_t off,
+                           size_t len, Fn&& fn) {
   const size_t row_bytes = kv.comps[comp].row_bytes;
-  for (int32_t j0 = 0; j0 < n; j0 += kv.page_rows) {
-    const uint8_t* page = kv.row(comp, seq, j0);
-    const int32_t j1 = std::min(j0 + kv.page_rows, n);
-    for (int32_t j = j0; j < j1; ++j) fn(j, page + static_cast<size_t>(j - j0) * row_bytes);
+  const uint8_t* rows[kBlockRows];
+  for (int32_t p0 = 0; p0 < n; p0 += kv.page_rows) {
+    const uint8_t* page = kv.row(comp, seq, p0);
+    const int32_t p1 = std::min(p0 + kv.page_rows, n);
+    for (int32_t j0 = p0; j0 < p1; j0 += kBlockRows) {
+      const int32_t m = std::min(kBlockRows, p1 - j0);
+      for (int32_t i = 0; i < m; ++i) rows[i] = page + static_cast<size_t>(j0 - p0 + i) * row_bytes;
+      const int32_t next = j0 + kBlockRows;
+      if (next < n) {
+        const uint8_t* first = next < p1 ? rows[0] + kBlockRows * row_bytes : kv.row(comp, seq, next);
+        prefetch_rows(first, row_bytes, std::min(kBlockRows, n - next), off, len);
+      }
+      fn(j0, m, rows);
+    }
   }
 }
 
+// The head slices [e0, e0 + hd) of a block's rows, loadable as kLoad elements: stored rows
+// point into the cache; FP8 rows are expanded into `buf` (hd floats per row) unless the
+// recent-row window holds them exactly.
 template <RowKind kKind>
-void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
+inline void block_slices(const KvView& kv, int comp, int32_t seq, int32_t query_pos, int32_t j0,
+                         int32_t m, const uint8_t* const* rows, int64_t e0, int64_t hd, float* buf,
+                         const uint8_t** out) {
+  const int32_t exact_from = kv.window > 0 ? query_pos - kv.window + 1 : query_pos + 1;
+  for (int32_t i = 0; i < m; ++i) {
+    const int32_t j = j0 + i;
+    out[i] = head_slice<kKind>(rows[i], e0, hd, buf + i * hd,
+                               j >= exact_from ? kv.window_row(comp, seq, j, query_pos) : nullptr);
+  }
+}
+
+// In-place transpose of an 8x8 block of floats held in eight registers.
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// Scores of 8 rows against kG query heads: out[g * stride + r] = scale * q_g . k_r. The K
+// slices are transposed so that each lane accumulates one row's dot product over e in order:
+// a score depends only on its q and k, never on its neighbours or the block size, so decode
+// and prefill (and any page size) agree bit for bit.
+template <RowKind kLoad, int kG>
+inline void scores8(const float* q, int64_t hd, const uint8_t* const* k, int m, float scale,
+                    float* out, int64_t stride) {
+  alignas(32) static const float zero_row[512] = {};
+  alignas(32) float kt[512 * 8];  // [e][row]
+  for (int64_t c = 0; c < hd; c += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i)
+      r[i] = i < m ? load8<kLoad>(k[i], c) : _mm256_loadu_ps(zero_row);
+    transpose8(r);
+    for (int i = 0; i < 8; ++i) _mm256_store_ps(kt + (c + i) * 8, r[i]);
+  }
+  __m256 acc[kG];
+  #pragma GCC unroll 8
+  for (int g = 0; g < kG; ++g) acc[g] = _mm256_setzero_ps();
+  for (int64_t e = 0; e < hd; ++e) {
+    const __m256 ke = _mm256_load_ps(kt + e * 8);
+    #pragma GCC unroll 8
+    for (int g = 0; g < kG; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(q + g * hd + e), ke, acc[g]);
+  }
+  alignas(32) float lanes[8];
+  #pragma GCC unroll 8
+  for (int g = 0; g < kG; ++g) {
+    _mm256_store_ps(lanes, _mm256_mul_ps(acc[g], _mm256_set1_ps(scale)));
+    std::memcpy(out + g * stride, lanes, static_cast<size_t>(m) * sizeof(float));
+  }
+}
+
+// o_g += sum_r a_g[r] v_r over a block's rows, in row order for every element (the same
+// order whatever the block boundaries). a_g = a + g * stride; o_g = o + g * hd.
+template <RowKind kLoad, int kG>
+inline void accumulate_v(const float* a, int64_t stride, const uint8_t* const* v, int m, int64_t hd,
+                         float* o) {
+  for (int64_t c = 0; c < hd; c += 8) {
+    __m256 acc[kG];
+    #pragma GCC unroll 8
+    for (int g = 0; g < kG; ++g) acc[g] = _mm256_loadu_ps(o + g * hd + c);
+    for (int r = 0; r < m; ++r) {
+      const __m256 ve = load8<kLoad>(v[r], c);
+      #pragma GCC unroll 8
+      for (int g = 0; g < kG; ++g) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + g * stride + r), ve, acc[g]);
+    }
+    #pragma GCC unroll 8
+    for (int g = 0; g < kG; ++g) _mm256_storeu_ps(o + g * hd + c, acc[g]);
+  }
+}
+
+// Calls fn(g0, integral_constant<kG>) over the query heads of a group in runs of 8, 4, 2, 1,
+// so each run's accumulators stay in registers.
+template <class F>
+inline void for_head_runs(int64_t group, F&& fn) {
+  for (int64_t g0 = 0; g0 < group;) {
+    const int64_t left = group - g0;
+    if (left >= 8) { fn(g0, std::integral_constant<int, 8>{}); g0 += 8; }
+    else if (left >= 4) { fn(g0, std::integral_constant<int, 4>{}); g0 += 4; }
+    else if (left >= 2) { fn(g0, std::integral_constant<int, 2>{}); g0 += 2; }
+    else { fn(g0, std::integral_constant<int, 1>{}); g0 += 1; }
+  }
+}
+
+// Attention of the batch tokens [t0, t0 + nt) (one sequence, consecutive positions) for KV
+// head h. The tokens share each K and V block while it is in L1; every token's arithmetic is
+// the same as if it ran alone, so results do not depend on how tokens are tiled.
+template <RowKind kKind>
+void attend_tile(const KvView& kv, const Tensor* node, int32_t t0, int32_t nt, int64_t h, float* scores) {
   constexpr RowKind kLoad = kKind == RowKind::fp8 ? RowKind::f32 : kKind;
   const Tensor* q = node->src[0];
   const int kc = node->iparam[0], vc = node->iparam[1];
   const int64_t hd = q->ne[0], n_head = q->ne[1];
-  const int64_t n_kv = node->iparam[2], group = n_head / n_kv;
+  const int64_t group = n_head / node->iparam[2];
   const float scale = node->fparam[0];
+  const int32_t s = kv.tok_seq[t0], p0 = kv.tok_pos[t0];
+  const int32_t n_rows = p0 + nt;  // rows the last token reads; token u reads p0 + u + 1
+  // Scores of token u's head g: sc(u, g)[j].
+  auto sc = [&](int32_t u, int64_t g) { return scores + (u * group + g) * static_cast<int64_t>(n_rows); };
+  auto qrow = [&](int32_t u) {
+    return reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
+                                          ((t0 + u) * n_head + h * group) * q->nb[1]);
+  };
+  auto rows_for = [&](int32_t u, int32_t j0, int32_t m) { return std::min(m, p0 + u + 1 - j0); };
+  const size_t kb = kv.comps[kc].row_bytes, vb = kv.comps[vc].row_bytes;
+  const int64_t elems = kv.comps[kc].row_elems;
+  // FP8 head slices of one block, expanded (head_dim <= 512 is checked at build).
+  alignas(32) float fp8_buf[kKind == RowKind::fp8 ? kBlockRows * 512 : 1];
+  const uint8_t* slices[kBlockRows];
+
+  for_each_block(kv, kc, s, n_rows, kb * h * hd / elems, kb * hd / elems,
+                 [&](int32_t j0, int32_t m, const uint8_t* const* rows) {
+    block_slices<kKind>(kv, kc, s, n_rows - 1, j0, m, rows, h * hd, hd, fp8_buf, slices);
+    for (int32_t u = 0; u < nt; ++u) {
+      const int32_t mu = rows_for(u, j0, m);
+      for (int32_t i = 0; i < mu; i += 8)
+        for_head_runs(group, [&](int64_t g0, auto kG) {
+          scores8<kLoad, kG()>(qrow(u) + g0 * hd, hd, slices + i, std::min(8, mu - i), scale,
+                               sc(u, g0) + j0 + i, n_rows);
+        });
+    }
+  });
+  for (int32_t u = 0; u < nt; ++u)
+    for (int64_t g = 0; g < group; ++g) softmax_row(sc(u, g), p0 + u + 1);
+  // Output: o_g = sum_j a_g[j] v_j, each V block read once for the whole group.
+  auto orow = [&](int32_t u) {
+    return reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + (t0 + u) * node->nb[1]) + h * group * hd;
+  };
+  for (int32_t u = 0; u < nt; ++u) std::memset(orow(u), 0, static_cast<size_t>(group * hd) * sizeof(float));
+  for_each_block(kv, vc, s, n_rows, vb * h * hd / elems, vb * hd / elems,
+                 [&](int32_t j0, int32_t m, const uint8_t* const* rows) {
+    block_slices<kKind>(kv, vc, s, n_rows - 1, j0, m, rows, h * hd, hd, fp8_buf, slices);
+    for (int32_t u = 0; u < nt; ++u) {
+      const int32_t mu = rows_for(u, j0, m);
+      if (mu <= 0) continue;
+      for_head_runs(group, [&](int64_t g0, auto kG) {
+        accumulate_v<kLoad, kG()>(sc(u, g0) + j0, n_rows, slices, mu, hd, orow(u) + g0 * hd);
+      });
+    }
+  });
+}
+
+// Tasks are (tile of up to kAttentionTokenTile tokens, KV head), dealt to threads in turn so
+// that long and short rows of a causal prefill spread evenly. FP8 tiles hold one token: which
+// rows come from the exact window depends on the query's position.
+template <RowKind kKind>
+void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
+  const int32_t tile_max = kKind == RowKind::fp8 ? 1 : kAttentionTokenTile;
+  const int64_t n_kv = node->iparam[2];
   float* scores = kv.scratch + ith * kv.scratch_stride;
-  alignas(32) float tmp[512];  // one FP8 head expanded (head_dim <= 512 is checked at build)
-  const int64_t n_tasks = kv.n_tokens * n_kv;
-  for (int64_t task = n_tasks * ith / nth; task < n_tasks * (ith + 1) / nth; ++task) {
-    const int64_t t = task / n_kv, h = task % n_kv;
-    const int32_t s = kv.tok_seq[t], p = kv.tok_pos[t];
-    const int64_t n_rows = p + 1;
-    const float* q0 = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) +
-                                                     (t * n_head + h * group) * q->nb[1]);
-    // Scores: q_g . k_j for every head g of the group.
-    const int32_t exact_from = kv.window > 0 ? p - kv.window + 1 : p + 1;  // window rows
-    for_each_row(kv, kc, s, p + 1, [&](int32_t j, const uint8_t* row) {
-      const uint8_t* k = head_slice<kKind>(row, h * hd, hd, tmp,
-                                           j >= exact_from ? kv.window_row(kc, s, j, p) : nullptr);
-      for (int64_t g = 0; g < group; ++g) {
-        const float* qg = q0 + g * hd;
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t e = 0; e < hd; e += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qg + e), load8<kLoad>(k, e), acc);
-        scores[g * n_rows + j] = hsum(acc) * scale;
-      }
-    });
-    for (int64_t g = 0; g < group; ++g) softmax_row(scores + g * n_rows, n_rows);
-    // Output: o_g = sum_j a_g[j] v_j, each V row read once for the whole group.
-    float* out0 = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * group * hd;
-    std::memset(out0, 0, static_cast<size_t>(group * hd) * sizeof(float));
-    for_each_row(kv, vc, s, p + 1, [&](int32_t j, const uint8_t* row) {
-      const uint8_t* v = head_slice<kKind>(row, h * hd, hd, tmp,
-                                           j >= exact_from ? kv.window_row(vc, s, j, p) : nullptr);
-      for (int64_t e = 0; e < hd; e += 8) {
-        const __m256 ve = load8<kLoad>(v, e);
-        for (int64_t g = 0; g < group; ++g) {
-          float* o = out0 + g * hd + e;
-          _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(scores[g * n_rows + j]), ve, _mm256_loadu_ps(o)));
-        }
-      }
-    });
+  int64_t task = 0;
+  for (int32_t t0 = 0; t0 < kv.n_tokens;) {
+    int32_t nt = 1;
+    while (nt < tile_max && t0 + nt < kv.n_tokens && kv.tok_seq[t0 + nt] == kv.tok_seq[t0] &&
+           kv.tok_pos[t0 + nt] == kv.tok_pos[t0] + nt)
+      ++nt;
+    for (int64_t h = 0; h < n_kv; ++h, ++task)
+      if (task % nth == ith) attend_tile<kKind>(kv, node, t0, nt, h, scores);
+    t0 += nt;
   }
 }
 

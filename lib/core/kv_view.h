@@ -42,6 +42,9 @@ class KvResidency {
   virtual bool stages_blocks() const { return true; }
 };
 
+// Batch tokens one CPU attention task handles together (they share each K/V block read).
+constexpr int32_t kAttentionTokenTile = 4;
+
 struct KvView {
   int32_t page_rows = 0;                  // rows per page (a power of two)
   int32_t page_shift = 0;                 // log2(page_rows)
@@ -62,7 +65,8 @@ struct KvView {
   int32_t n_seq = 0;                      // sequences of the cache (ids 0..n_seq-1)
   const int32_t* tok_seq = nullptr;
   const int32_t* tok_pos = nullptr;
-  // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group.
+  // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group,
+  // for each of kAttentionTokenTile tokens.
   float* scratch = nullptr;
   int64_t scratch_stride = 0;
 

@@ -80,8 +80,10 @@ Context::Context(const Model& model, const ContextOptions& opts)
   opts_.n_batch = static_cast<uint32_t>(
       std::min<int64_t>(opts_.n_batch, kv_->max_batch_tokens()));
   kv_->reserve_batch(static_cast<int32_t>(opts_.n_batch));
-  // Attention scores: one row of n_ctx per query head of a KV group, per thread.
-  const size_t scratch_stride = static_cast<size_t>(opts_.n_ctx) * arch_.max_query_group();
+  // Attention scores: one row of n_ctx per query head of a KV group and token of a tile,
+  // per thread.
+  const size_t scratch_stride =
+      static_cast<size_t>(opts_.n_ctx) * arch_.max_query_group() * kAttentionTokenTile;
   attn_scratch_.resize(static_cast<size_t>(pool_->size()) * scratch_stride);
   KvView* view = kv_->view();
   view->scratch = attn_scratch_.data();

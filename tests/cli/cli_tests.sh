@@ -37,6 +37,13 @@ cli_kv_tiers() {
   run_v4 run -n 5 --kv-vram 4K --kv-ram 4K --kv-disk "$WORK/missing-dir"
   expect_rc 1 "--kv-disk on a missing directory"
   [[ "$err" == *"missing-dir"* ]] || die "the error does not name the directory: $err"
+  # Unusable: a regular file where the directory should be (root ignores permission bits, so
+  # this is the unwritable case every user can reproduce); the file is left as it was.
+  printf 'keep me' >"$WORK/not-a-dir"
+  run_v4 run -n 5 --kv-vram 4K --kv-ram 4K --kv-disk "$WORK/not-a-dir"
+  expect_rc 1 "--kv-disk on a regular file"
+  [[ "$err" == *"not-a-dir"* ]] || die "the error does not name the path: $err"
+  [[ "$(cat "$WORK/not-a-dir")" == "keep me" ]] || die "--kv-disk changed the file it could not use"
   run_v4 run -n 5 --kv-vram 4K --kv-ram 4K
   expect_rc 1 "budgets too small without a disk tier"
   [[ "$err" == *"--kv-disk"* ]] || die "the error does not suggest --kv-disk: $err"
