@@ -120,6 +120,7 @@ class CpuBackend final : public Backend {
       const Tensor* node = nodes[i];
       if (node->op == Op::view) continue;
       if (node->op == Op::mul_mat && run_fast_matmul(node, env)) continue;
+      if (node->op == Op::attention || node->op == Op::kv_store) check_host_kv(*node);
       if (node->op == Op::attention) make_resident(*node);
       NodeJob job{cpu::reference_kernel(*node), node};
       if (node->op == Op::attention && !reference_only_ && cpu::fast_attention_supported(*node))
@@ -132,6 +133,13 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // KV pages in a device backend's memory are that backend's to read (never a crash).
+  static void check_host_kv(const Tensor& node) {
+    if (static_cast<const KvView*>(node.pparam)->on_device)
+      fail(Status::unsupported, "cpu: {} reads KV pages that live in device memory; the device "
+           "backend must run it (use --backend cpu to keep KV pages on the host)", node.name);
+  }
+
   // Tiered KV caches page the layer's blocks in before its attention reads them.
   static void make_resident(const Tensor& node) {
     const KvView& kv = *static_cast<const KvView*>(node.pparam);

@@ -6,8 +6,9 @@
 // the host, or leaves for it, are copied around the split (SplitCopies). Kernels run in order
 // on one stream; compute() waits for it, so the caller may read outputs right away (an
 // asynchronous hand-off through events is the next step).
-// kv_store and attention run here when the KV pages are device memory (a device KV tier);
-// with today's host tier supports() says no and the scheduler leaves them on the CPU.
+// kv_store and attention run here when the KV pages are device memory: the cache's hot tier
+// made by make_kv_tier (cuda_kv_tier.cpp); with host pages (FP8, other head sizes)
+// supports() says no and the scheduler leaves them on the CPU.
 #include "backends/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -16,6 +17,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_kv_mirror.h"
+#include "backends/cuda/cuda_kv_tier.h"
 #include "backends/cuda/cuda_memory_pool.h"
 #include "backends/cuda/cuda_stream.h"
 #include "backends/cuda/kernels.h"
@@ -112,6 +114,15 @@ class CudaBackend final : public Backend {
 
   bool uses_host_memory() const override { return false; }
   size_t device_weight_bytes() const override { return weight_bytes_; }
+
+  // KV pages in this device's memory when its kernels read them; kv_on_device() then
+  // finds device addresses in the view and kv_store/attention run here.
+  std::unique_ptr<KvTier> make_kv_tier(DType type, int64_t head_dim, uint32_t n_slots,
+                                       size_t slot_bytes) override {
+    if (!cuda::kv_type_supported(type) || !cuda::attention_head_dim_supported(head_dim))
+      return nullptr;
+    return cuda::make_cuda_kv_tier(device_, n_slots, slot_bytes);
+  }
 
 
   void upload_weight(const Tensor& w) override {

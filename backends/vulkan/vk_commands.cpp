@@ -32,10 +32,10 @@ void Commands::release(VkCommandBuffer cb) {
   if (cb) vkFreeCommandBuffers(dev_.handle(), pool_, 1, &cb);
 }
 
-void Commands::submit_wait(VkCommandBuffer cb) {
+void Commands::submit_wait(const VkCommandBuffer* cbs, uint32_t n) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cb;
+  si.commandBufferCount = n;
+  si.pCommandBuffers = cbs;
   check(vkQueueSubmit(dev_.queue(), 1, &si, fence_), "vkQueueSubmit");
   check(vkWaitForFences(dev_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");

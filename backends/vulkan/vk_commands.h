@@ -16,7 +16,9 @@ class Commands {
   VkCommandBuffer allocate();
   void release(VkCommandBuffer cb);
   // Submits and waits for completion (the executor runs splits in order).
-  void submit_wait(VkCommandBuffer cb);
+  void submit_wait(VkCommandBuffer cb) { submit_wait(&cb, 1); }
+  // Several command buffers in one submission, in order.
+  void submit_wait(const VkCommandBuffer* cbs, uint32_t n);
 
  private:
   const Device& dev_;

@@ -12,8 +12,13 @@
 
 namespace v4::vk {
 
+// What a binding reads: a tensor (arena or weight), or, for the KV ops, the device KV
+// pool or the per-run page table (vk_kv_ops.h), which the backend resolves.
+enum class Bind : uint8_t { tensor, kv_pool, kv_table };
+
 struct Dispatch {
   std::string shader;
+  Bind kind[kBindings] = {};
   PushConstants pc;
   const Tensor* bind[kBindings] = {};  // sources 0..2 and the destination; null: unused
   bool raw[kBindings] = {};            // read as bytes (offset in bytes) vs 4-byte words

@@ -34,6 +34,10 @@ set(_vk_variants
   "softmax|softmax|"
   "softmax_sg|softmax|USE_SUBGROUP"
   "copy_f32_f16|copy|WTYPE_F32,OUT_F16")
+foreach(t f32 f16 bf16)  # KV page types (vk_kv_ops.cpp)
+  string(TOUPPER ${t} T)
+  list(APPEND _vk_variants "kv_store_${t}|kv_store|WTYPE_${T}" "attention_${t}|attention|WTYPE_${T}")
+endforeach()
 foreach(t f32 f16 bf16 q8_0 q4_0 q4_k q4_0_r4 q8_0_r4)
   string(TOUPPER ${t} T)
   list(APPEND _vk_variants "get_rows_${t}|get_rows|WTYPE_${T}" "mul_mat_${t}|mul_mat|WTYPE_${T}"

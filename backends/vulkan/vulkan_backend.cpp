@@ -9,6 +9,8 @@
 #include "backends/vulkan/vk_buffer.h"
 #include "backends/vulkan/vk_commands.h"
 #include "backends/vulkan/vk_device.h"
+#include "backends/vulkan/vk_kv_ops.h"
+#include "backends/vulkan/vk_kv_tier.h"
 #include "backends/vulkan/vk_ops.h"
 #include "backends/vulkan/vk_pipelines.h"
 #include "backends/vulkan/vk_weights.h"
@@ -49,12 +51,29 @@ DeviceInfo describe(const PhysicalInfo& p) {
 }
 
 // Everything recorded for one split of one schedule: re-recorded only when the device
-// arena moves, so a run is memcpy in, one submit, memcpy out.
+// arena moves, so a run is memcpy in, one submit, memcpy out. The recording is cut in
+// segments before each attention node: when the KV cache stages blocks (tiered), the
+// layer's blocks are made resident between segments; otherwise all segments go in one
+// submission.
 struct SplitState {
+  struct Segment {
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    const Tensor* attention = nullptr;  // the node it starts with, if any
+  };
+  struct Table {
+    const Tensor* node;
+    size_t word;  // in `tables`
+    size_t words;
+  };
   SplitCopies copies;
   std::vector<size_t> in_at, out_at;  // offsets in `staging`
   Buffer staging;
-  VkCommandBuffer cb = VK_NULL_HANDLE;
+  std::vector<Segment> segments;
+  std::vector<VkCommandBuffer> cbs;   // the segments' command buffers, in order
+  VkCommandBuffer cb = VK_NULL_HANDLE;  // the one being recorded
+  std::vector<Table> kv_tables;       // KV nodes' page tables, written before each run
+  Buffer tables;                      // host-visible, read by the KV shaders
+  bool stages = false;                // a KV view of the split pages blocks in
   VkDescriptorPool pool = VK_NULL_HANDLE;
   uint64_t generation = 0;  // 0: never recorded
 };
@@ -79,7 +98,21 @@ class VulkanBackend final : public Backend {
 
   const char* name() const override { return "vulkan"; }
   std::vector<DeviceInfo> devices() const override { return {describe(dev_->info())}; }
-  bool supports(const Tensor& node) const override { return op_supported(node); }
+  bool supports(const Tensor& node) const override {
+    if (node.op == Op::kv_store || node.op == Op::attention)
+      return kv_op_supported(node) && kv_pool_of(node);
+    return op_supported(node);
+  }
+
+  std::unique_ptr<KvTier> make_kv_tier(DType type, int64_t head_dim, uint32_t n_slots,
+                                       size_t slot_bytes) override {
+    // One binding reads the whole pool, with 32-bit byte offsets in the shaders.
+    const uint64_t bytes = uint64_t{n_slots} * slot_bytes;
+    if (!kv_type_supported(type, head_dim) || bytes > dev_->limits().maxStorageBufferRange ||
+        bytes > 0xffffffffu)
+      return nullptr;
+    return make_vulkan_kv_tier(*dev_, *cmds_, kv_pools_, n_slots, slot_bytes);
+  }
   bool uses_host_memory() const override { return false; }
   size_t device_weight_bytes() const override { return weights_->bytes(); }
 
@@ -118,7 +151,7 @@ class VulkanBackend final : public Backend {
     if (st.generation != generation_) record(nodes, n, st);
     for (size_t i = 0; i < st.copies.in.size(); ++i)
       std::memcpy(st.staging.mapped() + st.in_at[i], st.copies.in[i]->data, st.copies.in[i]->nbytes());
-    cmds_->submit_wait(st.cb);
+    run_segments(st);
     for (size_t i = 0; i < st.copies.out.size(); ++i)
       std::memcpy(st.copies.out[i]->data, st.staging.mapped() + st.out_at[i], st.copies.out[i]->nbytes());
     return true;
@@ -126,12 +159,48 @@ class VulkanBackend final : public Backend {
 
  private:
   void drop(SplitState& st) {
-    if (st.cb || st.pool) vkDeviceWaitIdle(dev_->handle());
-    cmds_->release(st.cb);
+    if (!st.cbs.empty() || st.pool) vkDeviceWaitIdle(dev_->handle());
+    for (VkCommandBuffer cb : st.cbs) cmds_->release(cb);
     if (st.pool) vkDestroyDescriptorPool(dev_->handle(), st.pool, nullptr);
+    st.cbs.clear();
+    st.segments.clear();
     st.cb = VK_NULL_HANDLE;
     st.pool = VK_NULL_HANDLE;
     st.generation = 0;
+  }
+
+  const KvPools::Range* kv_pool_of(const Tensor& node) const {
+    const KvView& kv = *static_cast<const KvView*>(node.pparam);
+    return kv_pools_.find(kv.comps[node.iparam[0]].base);
+  }
+
+  void write_table(SplitState& st, const SplitState::Table& t) {
+    auto* words = reinterpret_cast<uint32_t*>(st.tables.mapped()) + t.word;
+    fill_kv_table(*t.node, words, t.words, kv_scratch_);
+  }
+
+  // Before a layer's attention its KV blocks must be resident (KvResidency) and its page
+  // table current. Without staging, that is done for every layer first and the split is
+  // one submission; with it, each segment waits for the one before.
+  void run_segments(SplitState& st) {
+    for (const SplitState::Table& t : st.kv_tables)
+      if (t.node->op == Op::kv_store) write_table(st, t);
+    const auto prepare_attention = [&](const Tensor* node) {
+      const KvView& kv = *static_cast<const KvView*>(node->pparam);
+      if (kv.residency) kv.residency->ensure_resident(kv.comps[node->iparam[0]].group);
+      for (const SplitState::Table& t : st.kv_tables)
+        if (t.node == node) write_table(st, t);
+    };
+    if (!st.stages) {
+      for (const SplitState::Segment& seg : st.segments)
+        if (seg.attention) prepare_attention(seg.attention);
+      cmds_->submit_wait(st.cbs.data(), static_cast<uint32_t>(st.cbs.size()));
+      return;
+    }
+    for (const SplitState::Segment& seg : st.segments) {
+      if (seg.attention) prepare_attention(seg.attention);
+      cmds_->submit_wait(seg.cb);
+    }
   }
 
   // Buffer and byte offset of a tensor's bytes on the device.
@@ -163,6 +232,22 @@ class VulkanBackend final : public Backend {
       staging_bytes += align_up(t->nbytes(), 16);
     }
     if (staging_bytes > st.staging.size()) st.staging = Buffer(*dev_, staging_bytes, Buffer::Kind::staging);
+    // Page tables of the KV nodes, each at a binding-aligned offset.
+    st.kv_tables.clear();
+    st.stages = false;
+    size_t table_words = 0;
+    const size_t table_align = offset_align() / 4;
+    for (size_t i = 0; i < n; ++i) {
+      const Tensor* node = nodes[i];
+      if (node->op != Op::kv_store && node->op != Op::attention) continue;
+      const KvView& kv = *static_cast<const KvView*>(node->pparam);
+      if (kv.residency && kv.residency->stages_blocks()) st.stages = true;
+      const size_t words = kv_table_words(*node);
+      st.kv_tables.push_back({node, table_words, words});
+      table_words += align_up(words, table_align);
+    }
+    if (table_words * 4 > st.tables.size())
+      st.tables = Buffer(*dev_, table_words * 4, Buffer::Kind::staging);
 
     uint32_t n_dispatch = 0;
     for (size_t i = 0; i < n; ++i) n_dispatch += nodes[i]->op != Op::view;
@@ -173,8 +258,15 @@ class VulkanBackend final : public Backend {
     pi.pPoolSizes = &ps;
     check(vkCreateDescriptorPool(dev_->handle(), &pi, nullptr, &st.pool), "vkCreateDescriptorPool");
 
-    st.cb = cmds_->allocate();
-    begin(st.cb, false);
+    const auto start_segment = [&](const Tensor* attention) {
+      if (st.cb) end(st.cb);
+      st.cb = cmds_->allocate();
+      st.cbs.push_back(st.cb);
+      st.segments.push_back({st.cb, attention});
+      begin(st.cb, false);
+    };
+    st.cb = VK_NULL_HANDLE;
+    start_segment(nullptr);
     for (size_t i = 0; i < st.copies.in.size(); ++i) {
       const Location to = locate(st.copies.in[i]);
       VkBufferCopy region{st.in_at[i], to.offset, st.copies.in[i]->nbytes()};
@@ -184,6 +276,7 @@ class VulkanBackend final : public Backend {
       barrier(st.cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
     for (size_t i = 0; i < n; ++i) {
       if (nodes[i]->op == Op::view) continue;
+      if (nodes[i]->op == Op::attention) start_segment(nodes[i]);
       record_dispatch(st, *nodes[i]);
       barrier(st.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT);
@@ -205,12 +298,23 @@ class VulkanBackend final : public Backend {
   }
 
   void record_dispatch(SplitState& st, const Tensor& node) {
+    if (node.op == Op::kv_store || node.op == Op::attention) {
+      const KvView& kv = *static_cast<const KvView*>(node.pparam);
+      const KvPools::Range* pool = kv_pool_of(node);
+      if (!pool) fail(Status::internal, "vulkan: {} reads KV pages outside device memory", node.name);
+      Dispatch d = plan_kv_dispatch(node, kv.comps[node.iparam[0]].base - pool->base,
+                                    kv.comps[node.iparam[1]].base - pool->base);
+      for (const SplitState::Table& t : st.kv_tables)
+        if (t.node == &node) d.extra[2] = t.word * 4;
+      record_one(st, d, pool);
+      return;
+    }
     const Dispatch d = plan_dispatch(node, dev_->info().features);
     const size_t max_bytes = static_cast<size_t>(dev_->limits().maxStorageBufferRange - offset_align());
     for (const Dispatch& part : split_rows(node, d, max_bytes)) record_one(st, part);
   }
 
-  void record_one(SplitState& st, Dispatch d) {
+  void record_one(SplitState& st, Dispatch d, const KvPools::Range* pool = nullptr) {
     const VkPipeline pipeline = pipes_->get(d.shader);
     VkDescriptorSetLayout layout = pipes_->set_layout();
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
@@ -225,13 +329,23 @@ class VulkanBackend final : public Backend {
     VkDescriptorBufferInfo info[kBindings];
     VkWriteDescriptorSet writes[kBindings];
     for (uint32_t b = 0; b < kBindings; ++b) {
-      const Tensor* t = d.bind[b] ? d.bind[b] : d.bind[3];  // unused slots: any valid range
-      Location loc = locate(t);
-      if (d.bind[b]) loc.offset += d.extra[b];
+      Location loc;
+      VkDeviceSize size = 0;
+      const bool used = d.bind[b] || d.kind[b] != Bind::tensor;
+      if (d.kind[b] == Bind::kv_pool) {
+        loc = {pool->buffer, 0};
+        size = pool->bytes;
+      } else if (d.kind[b] == Bind::kv_table) {
+        loc = {st.tables.handle(), 0};
+        size = st.tables.size();
+      } else {
+        loc = locate(d.bind[b] ? d.bind[b] : d.bind[3]);  // unused slots: any valid range
+        size = buffer_size(loc.buffer);
+      }
+      if (used) loc.offset += d.extra[b];
       const VkDeviceSize start = loc.offset / align * align;
       const VkDeviceSize rem = loc.offset - start;
-      if (d.bind[b]) d.pc.off[b] = static_cast<uint32_t>(d.raw[b] ? rem : rem / 4);
-      const VkDeviceSize size = buffer_size(loc.buffer);
+      if (used) d.pc.off[b] = static_cast<uint32_t>(d.raw[b] ? rem : rem / 4);
       info[b] = {loc.buffer, start, std::min(size - start, max_range) / 4 * 4};
       writes[b] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
       writes[b].dstSet = set;
@@ -267,6 +381,8 @@ class VulkanBackend final : public Backend {
   size_t host_bytes_ = 0;  // the running schedule's arena size
   uint64_t generation_ = 1;
   std::unordered_map<Tensor* const*, SplitState> splits_;
+  KvPools kv_pools_;                 // device KV pools (hot tiers) made by make_kv_tier
+  std::vector<int32_t> kv_scratch_;  // fill_kv_table's per-sequence scratch
 };
 
 }  // namespace

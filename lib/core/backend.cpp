@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "lib/core/error.h"
+#include "lib/kv/kv_tier.h"
 
 namespace v4 {
 
@@ -15,5 +16,9 @@ void* Backend::alloc(size_t bytes, size_t align) {
 }
 
 void Backend::free(void* ptr) { std::free(ptr); }
+
+std::unique_ptr<KvTier> Backend::make_kv_tier(DType, int64_t, uint32_t, size_t) {
+  return nullptr;
+}
 
 }  // namespace v4

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 namespace v4 {
 
 class ThreadPool;
+class KvTier;  // lib/kv/kv_tier.h
 
 struct DeviceInfo {
   std::string name;
@@ -83,6 +85,12 @@ class Backend {
   }
   // Bytes of weights resident in device memory (for `v4 info --plan`).
   virtual size_t device_weight_bytes() const { return 0; }
+  // The KV cache's hot tier in this backend's memory: `n_slots` slots of `slot_bytes`
+  // whose address_base() this backend's kv_store and attention read (docs/KV_TIERS.md).
+  // Returns nullptr (the default) when it does not run both ops over pages of `type` with
+  // heads of `head_dim` values: the cache then keeps host pages, read by the CPU.
+  virtual std::unique_ptr<KvTier> make_kv_tier(DType type, int64_t head_dim, uint32_t n_slots,
+                                               size_t slot_bytes);
 };
 
 }  // namespace v4

@@ -17,7 +17,10 @@
 namespace v4 {
 
 struct KvComponentView {
-  uint8_t* base = nullptr;  // this component's rows in slot 0 of the pool
+  // This component's rows in slot 0 of the pool: host memory, or, when the cache keeps its
+  // hot tier in a device backend's memory (Backend::make_kv_tier), that backend's address
+  // (only its kernels may read it; `on_device` below).
+  uint8_t* base = nullptr;
   size_t row_bytes = 0;
   DType type = DType::F32;
   int64_t row_elems = 0;
@@ -33,6 +36,10 @@ class KvResidency {
  public:
   virtual ~KvResidency() = default;
   virtual void ensure_resident(int32_t group) = 0;
+  // Whether ensure_resident may move bytes (false: every block is always where the view
+  // points, and calling it only records use), so a device backend may call it for all
+  // groups before one submission instead of between layers.
+  virtual bool stages_blocks() const { return true; }
 };
 
 // Batch tokens one CPU attention task handles together (they share each K/V block read).
@@ -47,6 +54,7 @@ struct KvView {
   const uint32_t* const* seq_pages = nullptr;  // seq -> logical page ids
   const uint32_t* block_slot = nullptr;   // [group * n_logical_pages + page] -> pool slot
   KvResidency* residency = nullptr;       // null: every block is always resident
+  bool on_device = false;                 // bases are device addresses (see KvComponentView)
   // Attention reads rows within `window` positions of the query from the f32 ring instead
   // of the page (DeepSeek-V4 keeps its sliding window in high precision the same way).
   int32_t window = 0;
@@ -54,6 +62,7 @@ struct KvView {
   const int32_t* ring_valid_from = nullptr;  // per seq: older ring rows were overwritten
   // The batch being run.
   int32_t n_tokens = 0;
+  int32_t n_seq = 0;                      // sequences of the cache (ids 0..n_seq-1)
   const int32_t* tok_seq = nullptr;
   const int32_t* tok_pos = nullptr;
   // Per-thread scratch for attention scores: n_ctx floats per query head of a KV group,

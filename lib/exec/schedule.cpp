@@ -168,6 +168,12 @@ std::string Schedule::describe() const {
   for (const Split& s : splits_) {
     out += fmt::format("  {:>4}..{:<4} on {} ({} nodes)\n", s.first, s.first + s.count - 1,
                        label(s.backend), s.count);
+    std::map<std::string, size_t> split_ops;
+    for (size_t i = s.first; i < s.first + s.count; ++i)
+      if (graph_.nodes()[i]->op != Op::view) split_ops[op_name(graph_.nodes()[i]->op)]++;
+    out += "          ops:";
+    for (const auto& [op, count] : split_ops) out += fmt::format(" {}={}", op, count);
+    out += "\n";
     const auto list = [](const std::vector<const Tensor*>& ts) {
       std::string names;
       size_t bytes = 0;

@@ -25,7 +25,7 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
 
 KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t n_ctx,
                  uint32_t n_seq_max, const KvBudgets& budgets, const Logger& log,
-                 const KvWindow& window)
+                 const KvWindow& window, const KvTierFactory& hot_tier)
     : comps_(std::move(comps)), page_rows_(page_rows), n_ctx_(n_ctx) {
   if (page_rows < 1 || page_rows > 128 || !std::has_single_bit(static_cast<uint32_t>(page_rows)))
     fail(Status::invalid_arg, "KV page size {} is not a power of two between 1 and 128", page_rows);
@@ -53,9 +53,20 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   n_pages_ = pages_per_seq + (n_seq_max - 1);
   plan_tiers(budgets, n_seq_max, log);
 
+  // A device hot tier (the attention backend's memory) gets n_pages_ more slots, into
+  // which a group's warm and disk blocks are copied before its attention.
+  const uint64_t n_blocks_total = static_cast<uint64_t>(n_groups_) * n_pages_;
+  if (hot_tier) {
+    const uint32_t dev_staging = n_slots_[kHot] < n_blocks_total ? n_pages_ : 0;
+    tiers_[kHot] = hot_tier(n_slots_[kHot] + dev_staging, slot_bytes_);
+    hot_on_device_ = tiers_[kHot] != nullptr;
+  }
+  // Host pool: [hot slots (host hot tier only) | warm slots | disk staging].
+  const uint32_t host_first = hot_on_device_ ? 0 : n_slots_[kHot];
   const uint32_t n_staging = n_slots_[kDisk] > 0 ? 2 * n_pages_ : 0;
-  staging_first_ = n_slots_[kHot] + n_slots_[kWarm];
-  const size_t pool_bytes = (size_t{staging_first_} + n_staging) * slot_bytes_;
+  staging_first_ = host_first + n_slots_[kWarm];
+  const size_t pool_bytes =
+      std::max<size_t>(kDiskAlign, (size_t{staging_first_} + n_staging) * slot_bytes_);
   void* p = nullptr;
   if (posix_memalign(&p, kDiskAlign, pool_bytes) != 0)
     fail(Status::out_of_memory,
@@ -63,9 +74,9 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
          "smaller --kv-vram/--kv-ram budgets with --kv-disk",
          mib(pool_bytes));
   pool_ = static_cast<uint8_t*>(p);
-  tiers_[kHot] = make_host_tier("device", pool_, n_slots_[kHot], slot_bytes_);
+  if (!hot_on_device_) tiers_[kHot] = make_host_tier("device", pool_, n_slots_[kHot], slot_bytes_);
   if (n_slots_[kWarm] > 0)
-    tiers_[kWarm] = make_host_tier("host", pool_ + size_t{n_slots_[kHot]} * slot_bytes_,
+    tiers_[kWarm] = make_host_tier("host", pool_ + size_t{host_first} * slot_bytes_,
                                    n_slots_[kWarm], slot_bytes_);
   if (n_slots_[kDisk] > 0) {
     try {
@@ -85,6 +96,7 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   block_slot_.assign(n_blocks, 0);
   pinned_.assign(n_blocks, 0);
   stage_mark_.assign(n_blocks, 0);
+  if (hot_on_device_) upload_mark_.assign(n_blocks, 0);
   pinned_list_.reserve(static_cast<size_t>(n_groups_) * n_seq_max);
   refcount_.assign(n_pages_, 0);
   free_.reserve(n_pages_);
@@ -93,8 +105,9 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   for (Seq& s : seqs_) s.pages.reserve(pages_per_seq);
   batch_old_length_.assign(n_seq_max, -1);
   comp_offset_ = comp_offset;
+  uint8_t* const addressable = tiers_[kHot]->address_base();
   for (size_t c = 0; c < comps_.size(); ++c)
-    comp_views_.push_back({pool_ + comp_offset[c], comps_[c].row_bytes(), comps_[c].type,
+    comp_views_.push_back({addressable + comp_offset[c], comps_[c].row_bytes(), comps_[c].type,
                            comps_[c].row_elems, comps_[c].group});
   for (Seq& s : seqs_) seq_page_ptrs_.push_back(s.pages.data());
   view_.page_rows = page_rows_;
@@ -105,6 +118,8 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   view_.seq_pages = seq_page_ptrs_.data();
   view_.block_slot = block_slot_.data();
   view_.residency = this;
+  view_.on_device = hot_on_device_;
+  view_.n_seq = static_cast<int32_t>(n_seq_max);
   if (window.window > 0) {
     if (window.ring_rows < window.window ||
         !std::has_single_bit(static_cast<uint32_t>(window.ring_rows)))
@@ -134,6 +149,7 @@ KvCache::~KvCache() {
     // Nothing can be reported from a destructor; the disk tier is removed anyway.
   }
   tiers_[kDisk].reset();
+  tiers_[kHot].reset();
   std::free(pool_);
 }
 
@@ -210,7 +226,8 @@ void KvCache::place(size_t b, Tier t, uint32_t slot) {
   bl.slot = slot;
   ++tier_blocks_[t];
   if (t == kHot) block_slot_[b] = slot;
-  if (t == kWarm) block_slot_[b] = n_slots_[kHot] + slot;
+  // (A device hot tier cannot address warm blocks: upload_group points them at staging.)
+  if (t == kWarm && !hot_on_device_) block_slot_[b] = n_slots_[kHot] + slot;
 }
 
 uint8_t* KvCache::block_data(size_t b) {
@@ -220,14 +237,27 @@ uint8_t* KvCache::block_data(size_t b) {
 
 void KvCache::load_block(size_t b, uint8_t* dst) {
   const Block& bl = blocks_[b];
-  if (bl.tier != kDisk) {
-    std::memcpy(dst, block_data(b), slot_bytes_);
+  if (const uint8_t* src = block_data(b)) {
+    std::memcpy(dst, src, slot_bytes_);
     return;
   }
-  wait_staged();
-  tiers_[kDisk]->read_slot(bl.slot, dst);
-  tiers_[kDisk]->submit();
-  tiers_[kDisk]->wait();
+  if (bl.tier == kDisk) wait_staged();
+  KvTier& tier = *tiers_[bl.tier];
+  tier.read_slot(bl.slot, dst);
+  tier.submit();
+  tier.wait();
+}
+
+void KvCache::fill_hot_slot(uint32_t slot, size_t from_block) {
+  if (uint8_t* dst = tiers_[kHot]->slot_data(slot)) {
+    load_block(from_block, dst);
+    return;
+  }
+  if (bounce_.size() < slot_bytes_) bounce_.resize(slot_bytes_);
+  load_block(from_block, bounce_.data());
+  tiers_[kHot]->write_slot(slot, bounce_.data());
+  tiers_[kHot]->submit();
+  tiers_[kHot]->wait();
 }
 
 // Frees n slots of tier t by moving its least important, least recently used unpinned
@@ -260,7 +290,17 @@ void KvCache::make_room(Tier t, uint32_t n) {
     for (uint32_t i = 0; i < count; ++i) {
       slots[i] = free_slots_[next].back();
       free_slots_[next].pop_back();
-      tiers_[next]->write_slot(slots[i], block_data(cand[done + i].second));
+      const size_t b = cand[done + i].second;
+      if (const uint8_t* src = block_data(b)) {
+        tiers_[next]->write_slot(slots[i], src);
+        continue;
+      }
+      // A device block comes down through host memory, one at a time.
+      if (bounce_.size() < slot_bytes_) bounce_.resize(slot_bytes_);
+      load_block(b, bounce_.data());
+      tiers_[next]->write_slot(slots[i], bounce_.data());
+      tiers_[next]->submit();
+      tiers_[next]->wait();
     }
     tiers_[next]->submit();
     tiers_[next]->wait();
@@ -299,7 +339,7 @@ void KvCache::prepare_hot_blocks(uint32_t new_pages) {
     if (blocks_[b].tier == kHot || refcount_[b % n_pages_] > 1) continue;
     const uint32_t slot = free_slots_[kHot].back();
     free_slots_[kHot].pop_back();
-    load_block(b, tiers_[kHot]->slot_data(slot));
+    fill_hot_slot(slot, b);
     const Block old = blocks_[b];
     release_block(b);
     place(b, kHot, slot);
@@ -384,7 +424,7 @@ uint32_t KvCache::new_hot_page(uint32_t copy_of) {
       blocks_[b].stamp = ++clock_;
       pinned_[b] = 1;
       pinned_list_.push_back(b);
-      if (copy_of != kNoPage) load_block(block_index(g, copy_of), tiers_[kHot]->slot_data(slot));
+      if (copy_of != kNoPage) fill_hot_slot(slot, block_index(g, copy_of));
     }
   } catch (...) {
     drop_page(page);
@@ -452,15 +492,45 @@ void KvCache::wait_staged() {
 void KvCache::ensure_resident(int32_t group) {
   if (n_slots_[kDisk] == 0) {
     stage_group(group);  // recency only
-    return;
-  }
-  if (staged_group_ != group) {
+  } else {
+    if (staged_group_ != group) {
+      wait_staged();
+      stage_group(group);
+    }
     wait_staged();
-    stage_group(group);
   }
-  wait_staged();
+  if (hot_on_device_ && stages_blocks()) upload_group(group);
   // Read the next layer's blocks while this one computes.
-  if (group + 1 < n_groups_) stage_group(group + 1);
+  if (n_slots_[kDisk] > 0 && group + 1 < n_groups_) stage_group(group + 1);
+}
+
+// Device hot tier: the batch's warm blocks of `group`, and its disk blocks (already read
+// into host staging by stage_group), are copied into the device staging slots, one per
+// logical page, and the view points there. The previous group's attention has finished
+// (the backend runs it before asking for the next group), so staging can be reused.
+void KvCache::upload_group(int32_t group) {
+  ++upload_round_;
+  const uint32_t dev_staging = n_slots_[kHot];
+  const uint32_t host_region = staging_first_ + static_cast<uint32_t>(group & 1) * n_pages_;
+  KvTier& hot = *tiers_[kHot];
+  bool queued = false;
+  for (size_t s = 0; s < seqs_.size(); ++s) {
+    if (!in_batch(s)) continue;
+    for (uint32_t page : seqs_[s].pages) {
+      const size_t b = block_index(group, page);
+      if (upload_mark_[b] == upload_round_ || blocks_[b].tier == kHot) continue;
+      upload_mark_[b] = upload_round_;
+      const uint8_t* src = blocks_[b].tier == kWarm
+                               ? block_data(b)
+                               : pool_ + size_t{host_region + page} * slot_bytes_;
+      hot.write_slot(dev_staging + page, src);
+      block_slot_[b] = dev_staging + page;
+      queued = true;
+    }
+  }
+  if (!queued) return;
+  hot.submit();
+  hot.wait();
 }
 
 void KvCache::truncate(Seq& s, int32_t length) {
@@ -551,20 +621,49 @@ void KvCache::read_rows(int32_t seq, size_t comp, int32_t n, uint8_t* dst) {
   if (bounce_.size() < slot_bytes_) bounce_.resize(slot_bytes_);
   for (int32_t r0 = 0; r0 < n; r0 += page_rows_) {
     const size_t b = block_index(g, seqs_[seq].pages[r0 >> page_shift_]);
-    const uint8_t* src;
-    if (blocks_[b].tier == kDisk) {
+    const uint8_t* src = block_data(b);
+    if (!src) {
       load_block(b, bounce_.data());
       src = bounce_.data();
-    } else {
-      src = block_data(b);
     }
     const size_t rows = static_cast<size_t>(std::min(page_rows_, n - r0));
     std::memcpy(dst + static_cast<size_t>(r0) * rb, src + comp_offset_[comp], rows * rb);
   }
 }
 
+void KvCache::write_rows(int32_t seq, size_t comp, int32_t first, int32_t n,
+                         const uint8_t* src) {
+  if (seq < 0 || seq >= static_cast<int32_t>(seqs_.size()) || comp >= comps_.size() ||
+      first < 0 || n < 0 || first + n > seqs_[seq].length)
+    fail(Status::invalid_arg, "write_rows: sequence {} component {} rows {}..{} out of range",
+         seq, comp, first, first + n);
+  const size_t rb = comps_[comp].row_bytes();
+  const int32_t g = comps_[comp].group;
+  for (int32_t r = first; r < first + n;) {
+    const size_t b = block_index(g, seqs_[seq].pages[r >> page_shift_]);
+    if (blocks_[b].tier != kHot)
+      fail(Status::internal, "write_rows: block of row {} is not in the hot tier", r);
+    const int32_t in_page = r & (page_rows_ - 1);
+    const int32_t rows = std::min(page_rows_ - in_page, first + n - r);
+    const size_t at = comp_offset_[comp] + static_cast<size_t>(in_page) * rb;
+    const uint8_t* from = src + static_cast<size_t>(r - first) * rb;
+    if (uint8_t* dst = block_data(b)) {
+      std::memcpy(dst + at, from, rows * rb);
+    } else {  // device memory: read, patch, write back the whole block
+      if (bounce_.size() < slot_bytes_) bounce_.resize(slot_bytes_);
+      load_block(b, bounce_.data());
+      std::memcpy(bounce_.data() + at, from, rows * rb);
+      tiers_[kHot]->write_slot(blocks_[b].slot, bounce_.data());
+      tiers_[kHot]->submit();
+      tiers_[kHot]->wait();
+    }
+    r += rows;
+  }
+}
+
 KvStats KvCache::stats() const {
   KvStats st;
+  st.hot_on_device = hot_on_device_;
   for (int t = 0; t < 3; ++t) {
     st.tiers[t].name = t == kHot ? "device" : t == kWarm ? "host" : "disk";
     st.tiers[t].blocks = tier_blocks_[t];

@@ -43,6 +43,7 @@ struct KvStats {
     uint64_t blocks = 0, bytes = 0, capacity_bytes = 0;
   };
   Tier tiers[3];  // hot, warm, disk
+  bool hot_on_device = false;  // the hot tier is the attention backend's device memory
   KvTierIoStats disk_io;
   uint64_t block_reads = 0;  // blocks attention asked for
   uint64_t block_hits = 0;   // ... of which were already in host-addressable tiers
@@ -54,7 +55,7 @@ class KvCache final : public KvResidency {
   // n_ctx: the most rows one sequence may hold and the pool's capacity in rows.
   KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t n_ctx,
           uint32_t n_seq_max, const KvBudgets& budgets = {}, const Logger& log = {},
-          const KvWindow& window = {});
+          const KvWindow& window = {}, const KvTierFactory& hot_tier = {});
   ~KvCache() override;
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -84,6 +85,9 @@ class KvCache final : public KvResidency {
 
   KvView* view() { return &view_; }
   void ensure_resident(int32_t group) override;
+  bool stages_blocks() const override { return n_slots_[kHot] < blocks_.size(); }
+  // Whether the hot tier is a backend's device memory (the view holds device addresses).
+  bool hot_on_device() const { return hot_on_device_; }
 
   void clear(int32_t seq);                            // seq < 0: all
   void remove(int32_t seq, int32_t p0, int32_t p1);   // only a tail range; p1 < 0: to end
@@ -93,6 +97,9 @@ class KvCache final : public KvResidency {
   void set_importance(int32_t group, uint32_t page, float score);
   // Rows [0, n) of component `comp` of `seq`, wherever their blocks are (sessions).
   void read_rows(int32_t seq, size_t comp, int32_t n, uint8_t* dst);
+  // Writes rows [first, first + n) of `comp` of `seq`; their blocks must be hot (the
+  // current batch's pages, after begin_batch). Sessions restore rows this way.
+  void write_rows(int32_t seq, size_t comp, int32_t first, int32_t n, const uint8_t* src);
   int32_t window() const { return view_.window; }
   // The window rows `seq` holds exactly: positions [first, seq_length).
   int32_t window_first(int32_t seq) const;
@@ -125,8 +132,10 @@ class KvCache final : public KvResidency {
   void release_block(size_t b);
   void truncate(Seq& s, int32_t length);
   void place(size_t b, Tier t, uint32_t slot);
-  uint8_t* block_data(size_t b);          // host-addressable blocks only
+  uint8_t* block_data(size_t b);          // host-addressable blocks only (else nullptr)
   void load_block(size_t b, uint8_t* dst);  // from any tier, waits
+  void fill_hot_slot(uint32_t slot, size_t from_block);  // copies a block into a hot slot
+  void upload_group(int32_t group);  // device hot tier: warm/disk blocks into device staging
   void make_room(Tier t, uint32_t n);
   void prepare_hot_blocks(uint32_t new_pages);
   static constexpr uint32_t kNoPage = 0xffffffffu;
@@ -161,6 +170,11 @@ class KvCache final : public KvResidency {
   uint32_t stage_round_ = 0;
   std::vector<size_t> comp_offset_;   // byte offset of each component inside its slot
   std::vector<uint8_t> bounce_;       // one block, for reads outside a batch
+  // Device hot tier: its slots are [hot | n_pages_ staging slots]; before a group's
+  // attention its warm and disk blocks are copied into the staging slots.
+  bool hot_on_device_ = false;
+  std::vector<uint32_t> upload_mark_;
+  uint32_t upload_round_ = 0;
   uint64_t clock_ = 0;
   int32_t staged_group_ = -1;         // group whose reads are in flight
   uint64_t block_reads_ = 0, block_hits_ = 0;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,12 @@ class KvTier {
   virtual uint32_t n_slots() const = 0;
   virtual size_t slot_bytes() const = 0;
   // The slot's bytes for a host-addressable tier; nullptr for a tier the host cannot
-  // address (disk).
+  // address (disk, device memory).
   virtual uint8_t* slot_data(uint32_t slot) = 0;
+  // The address kernels use for slot 0 (slot i at + i * slot_bytes()): host memory for a
+  // host tier, device memory (or a backend's stand-in range for it) for a device tier;
+  // nullptr for a tier no kernel reads (disk).
+  virtual uint8_t* address_base() { return slot_data(0); }
   // Queued copies between a slot and host memory. `src`/`dst` must stay valid until
   // wait() returns; wait() throws v4::Error if any queued copy failed.
   virtual void write_slot(uint32_t slot, const void* src) = 0;
@@ -44,6 +49,9 @@ class KvTier {
   virtual void wait() {}
   virtual KvTierIoStats io_stats() const { return {}; }
 };
+
+// Makes the hot tier in a backend's memory (Backend::make_kv_tier); null: host memory.
+using KvTierFactory = std::function<std::unique_ptr<KvTier>(uint32_t n_slots, size_t slot_bytes)>;
 
 // A tier over host memory the caller owns: slot i is base + i * slot_bytes.
 std::unique_ptr<KvTier> make_host_tier(const char* name, uint8_t* base, uint32_t n_slots,

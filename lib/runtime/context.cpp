@@ -69,9 +69,26 @@ Context::Context(const Model& model, const ContextOptions& opts)
     window = {kKvWindowRows, kKvRingRows};
     opts_.n_batch = std::min<uint32_t>(opts_.n_batch, kKvRingRows - kKvWindowRows);
   }
+  // The hot KV tier lives in the device backend's memory when it runs attention over
+  // these pages (else host memory, read by the CPU). A layer split keeps KV in host memory
+  // for now: one pool cannot live on two devices (per-device pools are future work).
+  Backend* device = devices_.size() == 1 ? devices_.front().get() : nullptr;
+  KvTierFactory hot_tier;
+  if (device)
+    hot_tier = [this, device](uint32_t n_slots, size_t slot_bytes) {
+      return device->make_kv_tier(opts_.kv_type, arch_.max_head_dim(), n_slots, slot_bytes);
+    };
   kv_ = std::make_unique<KvCache>(std::move(comps), static_cast<int32_t>(opts_.kv_page_tokens),
                                   opts_.n_ctx, opts_.n_seq_max, opts_.kv_budgets, opts_.log,
-                                  window);
+                                  window, hot_tier);
+  if (device && !kv_->hot_on_device())
+    opts_.log(LogLevel::info, "KV pages stay in host memory and attention runs on the CPU: {} "
+              "does not run attention over {} pages with heads of {} (or the cache is too large "
+              "for one device buffer)", device->name(), type_name(opts_.kv_type),
+              arch_.max_head_dim());
+  if (devices_.size() > 1)
+    opts_.log(LogLevel::info, "KV pages stay in host memory and attention runs on the CPU "
+              "with a layer split over {} devices", devices_.size());
   // Batches are split so their new KV blocks always fit the hot tier.
   opts_.n_batch = static_cast<uint32_t>(
       std::min<int64_t>(opts_.n_batch, kv_->max_batch_tokens()));
@@ -264,12 +281,8 @@ void Context::seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
       seq_buf_.assign(m, seq);
       for (int32_t i = 0; i < m; ++i) pos_buf_[i] = i0 + i;
       kv_->begin_batch(m, seq_buf_.data(), pos_buf_.data());
-      const KvView& view = *kv_->view();
-      for (size_t c = 0; c < comps.size(); ++c) {
-        const size_t rb = comps[c].row_bytes();
-        for (int32_t i = 0; i < m; ++i)
-          std::memcpy(view.row(static_cast<int>(c), seq, i0 + i), rows[c] + (i0 + i) * rb, rb);
-      }
+      for (size_t c = 0; c < comps.size(); ++c)
+        kv_->write_rows(seq, c, i0, m, rows[c] + static_cast<size_t>(i0) * comps[c].row_bytes());
       seq_tokens_[seq].insert(seq_tokens_[seq].end(), tokens + i0, tokens + i0 + m);
     }
     // Exact copies of the last rows, where the session has them.
@@ -312,7 +325,10 @@ std::string Context::describe_plan() {
   const KvStats st = kv_->stats();
   for (const KvStats::Tier& t : st.tiers)
     if (t.capacity_bytes)
-      out += fmt::format("  kv tier {}: {:.2f} MiB\n", t.name, t.capacity_bytes / 1048576.0);
+      out += fmt::format("  kv tier {}: {:.2f} MiB{}\n", t.name, t.capacity_bytes / 1048576.0,
+                         &t == &st.tiers[0] && st.hot_on_device
+                             ? fmt::format(" in {} memory", devices_.front()->name())
+                             : std::string());
   out += "decode step (1 token):\n";
   CachedGraph& c = graph_for(1, 1);
   out += c.schedule->describe();

@@ -80,6 +80,47 @@ KvBudgets small_budgets(const std::string& dir, size_t block) {
   return b;
 }
 
+// A stand-in for a GPU's KV tier (Backend::make_kv_tier), so the device-tier paths of the
+// cache run without a GPU: the cache cannot address it (slot_data() is null) and copies
+// happen only at wait(). The test plays the kernels through the view's addresses, which
+// point into the stand-in's memory.
+class StandInDeviceTier final : public KvTier {
+ public:
+  StandInDeviceTier(uint32_t n, size_t bytes, int* uploads)
+      : n_(n), bytes_(bytes), mem_(n * bytes, 0xAB), uploads_(uploads) {}
+  const char* name() const override { return "device"; }
+  uint32_t n_slots() const override { return n_; }
+  size_t slot_bytes() const override { return bytes_; }
+  uint8_t* slot_data(uint32_t) override { return nullptr; }
+  uint8_t* address_base() override { return mem_.data(); }
+  void write_slot(uint32_t slot, const void* src) override { q_.push_back({slot, src, nullptr}); }
+  void read_slot(uint32_t slot, void* dst) override { q_.push_back({slot, nullptr, dst}); }
+  void wait() override {
+    for (const Copy& c : q_) {
+      uint8_t* s = mem_.data() + c.slot * bytes_;
+      if (c.src) {
+        std::memcpy(s, c.src, bytes_);
+        ++*uploads_;
+      } else {
+        std::memcpy(c.dst, s, bytes_);
+      }
+    }
+    q_.clear();
+  }
+
+ private:
+  struct Copy {
+    uint32_t slot;
+    const void* src;
+    void* dst;
+  };
+  uint32_t n_;
+  size_t bytes_;
+  std::vector<uint8_t> mem_;
+  int* uploads_;
+  std::vector<Copy> q_;
+};
+
 }  // namespace
 
 TEST_CASE("blocks keep their bytes through device, host and disk tiers", "[kv][tiers]") {
@@ -241,4 +282,70 @@ TEST_CASE("the FP8 recent-row window forgets rows its ring overwrote", "[kv][fp8
   CHECK(v.window_row(0, 0, 20, 20)[0] == 20.0f);
   kv.clear(0);
   CHECK(kv.window_first(0) == 0);
+}
+
+TEST_CASE("a device hot tier keeps bytes through host and disk tiers", "[kv][tiers]") {
+  ScratchDir dir;
+  int uploads = 0;
+  uint32_t made_slots = 0;
+  const KvTierFactory factory = [&](uint32_t n, size_t bytes) {
+    made_slots = n;
+    return std::make_unique<StandInDeviceTier>(n, bytes, &uploads);
+  };
+  // 256 rows: more than the budgets hold, so a disk tier is made (slots padded to 4 KiB).
+  KvBudgets b;
+  b.hot_bytes = 1;  // raised to the minimum: two blocks per group and sequence
+  b.warm_bytes = 3 * 4096;
+  b.disk.dir = dir.path.string();
+  KvCache kv(layer_comps(), kPage, 256, 2, b, {}, {}, factory);
+  REQUIRE(kv.hot_on_device());
+  REQUIRE(kv.view()->on_device);
+  REQUIRE(kv.stages_blocks());
+  // The device slots: the hot ones plus one staging slot per logical page.
+  CHECK(made_slots == kv.stats().tiers[0].capacity_bytes / kv.block_bytes() + kv.total_pages());
+
+  append(kv, 0, 2);
+  kv.copy(0, 1);  // sequence 1 shares sequence 0's partly filled tail
+  for (int step = 0; step < 9; ++step) {
+    append(kv, 0, 3);  // pushes blocks down to host and disk
+    check_resident(kv, 0);
+  }
+  const KvStats st = kv.stats();
+  CHECK(st.hot_on_device);
+  CHECK(st.tiers[0].blocks > 0);
+  CHECK(st.tiers[1].blocks > 0);
+  CHECK(st.tiers[2].blocks > 0);
+  CHECK(uploads > 0);
+
+  append(kv, 1, 1);  // copies the shared tail (from wherever it went) before writing
+  for (int g = 0; g < kGroups; ++g) {
+    kv.ensure_resident(g);  // stages sequence 1's blocks into device slots
+    for (int c = 2 * g; c < 2 * g + 2; ++c) {
+      CHECK(reinterpret_cast<const float*>(kv.view()->row(c, 1, 1))[1] == expected(0, 1, c, 1));
+      CHECK(reinterpret_cast<const float*>(kv.view()->row(c, 1, 2))[1] == expected(1, 2, c, 1));
+    }
+  }
+
+  // Sessions: read_rows reads device blocks back; write_rows writes into them.
+  const int32_t n = kv.seq_length(0);
+  std::vector<float> rows(static_cast<size_t>(n) * 8);
+  kv.read_rows(0, 3, n, reinterpret_cast<uint8_t*>(rows.data()));
+  for (int32_t pos = 0; pos < n; ++pos) REQUIRE(rows[pos * 8 + 5] == expected(0, pos, 3, 5));
+  kv.clear(1);
+  std::vector<int32_t> s(3, 1), p = {0, 1, 2};
+  kv.begin_batch(3, s.data(), p.data());
+  std::vector<float> fresh(3 * 8, 7.5f);
+  kv.write_rows(1, 2, 0, 3, reinterpret_cast<const uint8_t*>(fresh.data()));
+  kv.ensure_resident(1);
+  CHECK(reinterpret_cast<const float*>(kv.view()->row(2, 1, 2))[4] == 7.5f);
+}
+
+TEST_CASE("without a device tier the hot tier stays in host memory", "[kv][tiers]") {
+  const KvTierFactory none = [](uint32_t, size_t) { return std::unique_ptr<KvTier>(); };
+  KvCache kv(layer_comps(), kPage, 64, 1, {}, {}, {}, none);
+  CHECK_FALSE(kv.hot_on_device());
+  CHECK_FALSE(kv.view()->on_device);
+  CHECK_FALSE(kv.stages_blocks());
+  append(kv, 0, 5);
+  check_resident(kv, 0);
 }

@@ -10,10 +10,13 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <random>
@@ -25,6 +28,8 @@
 #include "lib/core/graph.h"
 #include "lib/core/threadpool.h"
 #include "lib/exec/schedule.h"
+#include "lib/kv/kv_cache.h"
+#include "lib/kv/kv_tier.h"
 
 namespace v4 {
 namespace {
@@ -295,6 +300,188 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
             fmt::format("copy {} -> {} rows {}", name_of(c.from), name_of(c.to), rows));
     }
   }
+}
+
+// ---- KV ops: kv_store and attention over KV pages in Vulkan memory -----------------
+namespace {
+
+// One layer's K and V, `n_kv` heads of `hd` values each, in group 0.
+std::vector<KvComponentSpec> kv_layer(DType type, int64_t row) {
+  return {{"blk.0.k", type, row, 0}, {"blk.0.v", type, row, 0}};
+}
+
+KvTierFactory vulkan_tier(DType type, int64_t hd) {
+  return [type, hd](uint32_t n, size_t bytes) { return g_vk->make_kv_tier(type, hd, n, bytes); };
+}
+
+struct KvShape {
+  DType type;
+  int64_t hd, n_head, n_kv;
+  int32_t page;
+};
+
+// Runs kv_store + attention for one batch on `cache` with `backends`; the values of q, k
+// and v come from the seed, so every cache gets the same batch.
+std::vector<float> kv_step(KvCache& cache, const KvShape& sh, const std::vector<Backend*>& backends,
+                           const std::vector<int32_t>& seq, const std::vector<int32_t>& pos,
+                           uint32_t seed, bool require_vulkan) {
+  const int32_t t = static_cast<int32_t>(seq.size());
+  cache.begin_batch(t, seq.data(), pos.data());
+  Graph g;
+  KvView* view = cache.view();
+  Tensor* q = g.input(DType::F32, sh.hd, sh.n_head, t, "q");
+  Tensor* k = g.input(DType::F32, sh.hd * sh.n_kv, t, 1, "k");
+  Tensor* v = g.input(DType::F32, sh.hd * sh.n_kv, t, 1, "v");
+  Tensor* stored = g.kv_store(k, v, view, 0, 1);
+  Tensor* out = g.attention(q, stored, view, 0, 1, static_cast<int>(sh.n_kv),
+                            1.0f / std::sqrt(static_cast<float>(sh.hd)));
+  if (require_vulkan) {
+    REQUIRE(g_vk->supports(*stored));
+    REQUIRE(g_vk->supports(*out));
+  }
+  g.mark_output(out);
+  rng().seed(seed);
+  return run(g, backends, out, fill_f32);
+}
+
+std::vector<uint8_t> kv_rows(KvCache& cache, int32_t seq, size_t comp) {
+  std::vector<uint8_t> rows(cache.components()[comp].row_bytes() * cache.seq_length(seq));
+  cache.read_rows(seq, comp, cache.seq_length(seq), rows.data());
+  return rows;
+}
+
+// The batches: a prefill of 37 tokens on sequence 0 (several pages, a partial tail), a
+// decode step, then a batch mixing sequence 1's prefill with sequence 0's next token.
+struct KvBatch {
+  std::vector<int32_t> seq, pos;
+};
+std::vector<KvBatch> kv_batches(int32_t decode_steps) {
+  std::vector<KvBatch> out;
+  KvBatch prefill;
+  for (int32_t i = 0; i < 37; ++i) {
+    prefill.seq.push_back(0);
+    prefill.pos.push_back(i);
+  }
+  out.push_back(prefill);
+  out.push_back({{0}, {37}});
+  KvBatch mixed;
+  for (int32_t i = 0; i < 5; ++i) {
+    mixed.seq.push_back(1);
+    mixed.pos.push_back(i);
+  }
+  mixed.seq.push_back(0);
+  mixed.pos.push_back(38);
+  out.push_back(mixed);
+  for (int32_t i = 0; i < decode_steps; ++i) out.push_back({{0, 1}, {39 + i, 5 + i}});
+  return out;
+}
+
+}  // namespace
+
+// Attention sums in another order (online softmax in chunks of 64): the f32 bound. Pages
+// are written with the CPU's rounding, so stored rows must be identical bit for bit.
+TEST_CASE("vulkan kv_store and attention match the reference over device pages", "[vulkan]") {
+  const KvShape shapes[] = {
+      {DType::F32, 8, 8, 4, 4},     // the bundled model's heads, tiny pages
+      {DType::F16, 8, 8, 4, 4},
+      {DType::BF16, 8, 8, 4, 4},
+      {DType::F32, 64, 8, 2, 16},   // GQA 4:1
+      {DType::F16, 64, 6, 6, 32},   // no grouping, page 32
+      {DType::BF16, 100, 3, 1, 8},  // odd head size, one KV head
+      {DType::F16, 256, 2, 1, 16},  // the largest head the shader takes
+  };
+  for (const KvShape& sh : shapes) {
+    INFO(fmt::format("{} hd {} heads {}/{} page {}", name_of(sh.type), sh.hd, sh.n_head, sh.n_kv,
+                     sh.page));
+    const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
+    KvCache dev(comps, sh.page, 128, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
+    KvCache host(comps, sh.page, 128, 2);
+    std::vector<float> scores(128 * static_cast<size_t>(sh.n_head));  // CPU attention scratch
+    host.view()->scratch = scores.data();
+    host.view()->scratch_stride = static_cast<int64_t>(scores.size());
+    REQUIRE(dev.hot_on_device());
+    REQUIRE_FALSE(host.hot_on_device());
+    auto cpu_ref = make_cpu_backend(true);
+    uint32_t seed = 7;
+    for (const KvBatch& b : kv_batches(g_full ? 40 : 3)) {
+      const auto got = kv_step(dev, sh, {g_vk, cpu_ref.get()}, b.seq, b.pos, seed, true);
+      const auto want = kv_step(host, sh, {cpu_ref.get()}, b.seq, b.pos, seed, false);
+      ++seed;
+      for (float x : got)
+        if (!std::isfinite(x)) FAIL("non-finite attention output from Vulkan");
+      const double e = nmse(got, want);
+      INFO("batch of " << b.seq.size() << ": nmse " << e << " threshold " << kF32Ops);
+      CHECK(e <= kF32Ops);
+    }
+    // Sequence 1 becomes a copy of 0 (shared pages); both then append to the shared tail,
+    // which is copied on write (in device memory through the host for `dev`).
+    dev.copy(0, 1);
+    host.copy(0, 1);
+    const int32_t len = dev.seq_length(0);
+    REQUIRE(len % sh.page != 0);
+    const auto got = kv_step(dev, sh, {g_vk, cpu_ref.get()}, {1, 0}, {len, len}, seed, true);
+    const auto want = kv_step(host, sh, {cpu_ref.get()}, {1, 0}, {len, len}, seed, false);
+    CHECK(nmse(got, want) <= kF32Ops);
+    for (int32_t s = 0; s < 2; ++s)
+      for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(dev, s, c) == kv_rows(host, s, c));
+  }
+}
+
+// Small device and host budgets with a disk tier: blocks move between Vulkan memory, RAM
+// and disk, and are staged back into device memory before attention; the outputs must
+// equal those of an all-device cache bit for bit.
+TEST_CASE("vulkan attention over tiered device pages equals all-device pages", "[vulkan]") {
+  namespace fs = std::filesystem;
+  struct ScratchDir {
+    fs::path path = fs::current_path() / fmt::format("vkkv-{}", ::getpid());
+    ScratchDir() {
+      fs::remove_all(path);
+      fs::create_directories(path);
+    }
+    ~ScratchDir() { fs::remove_all(path); }
+  } dir;
+  const KvShape sh{DType::F16, 8, 8, 4, 4};
+  const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
+  {
+    // A context of 1024 rows, so the budgets below do not hold it and a disk tier is made.
+    KvCache all(comps, sh.page, 1024, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
+    KvBudgets small;
+    small.hot_bytes = 8 * 4096;   // eight blocks (slots are padded to 4 KiB for disk)
+    small.warm_bytes = 3 * 4096;  // three; the other pages go to disk
+    small.disk.dir = dir.path.string();
+    KvCache tiered(comps, sh.page, 1024, 2, small, {}, {}, vulkan_tier(sh.type, sh.hd));
+    REQUIRE(tiered.hot_on_device());
+    auto cpu_ref = make_cpu_backend(true);
+    uint32_t seed = 11;
+    // Batches are cut to what the small device tier holds, as the context does.
+    const size_t step = static_cast<size_t>(tiered.max_batch_tokens());
+    REQUIRE(step < 37);
+    for (const KvBatch& b : kv_batches(6)) {
+      for (size_t i0 = 0; i0 < b.seq.size(); i0 += step) {
+        const size_t i1 = std::min(b.seq.size(), i0 + step);
+        const std::vector<int32_t> seq(b.seq.begin() + i0, b.seq.begin() + i1);
+        const std::vector<int32_t> pos(b.pos.begin() + i0, b.pos.begin() + i1);
+        const auto want = kv_step(all, sh, {g_vk, cpu_ref.get()}, seq, pos, seed, true);
+        const auto got = kv_step(tiered, sh, {g_vk, cpu_ref.get()}, seq, pos, seed, true);
+        ++seed;
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+      }
+    }
+    const KvStats st = tiered.stats();
+    CHECK(st.hot_on_device);
+    CHECK(st.tiers[0].bytes > 0);
+    CHECK(st.tiers[1].blocks > 0);
+    CHECK(st.tiers[2].blocks > 0);
+    CHECK(st.disk_io.bytes_read > 0);
+    for (int32_t s = 0; s < 2; ++s)
+      for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(tiered, s, c) == kv_rows(all, s, c));
+  }
+}
+
+TEST_CASE("FP8 pages and unsupported heads keep host pages", "[vulkan]") {
+  CHECK(g_vk->make_kv_tier(DType::FP8_KV, 64, 4, 4096) == nullptr);
+  CHECK(g_vk->make_kv_tier(DType::F16, 512, 4, 4096) == nullptr);
+  CHECK(g_vk->make_kv_tier(DType::F16, 64, 4, 4096) != nullptr);
 }
 
 TEST_CASE("ops without a Vulkan kernel stay on the CPU", "[vulkan]") {
