@@ -3,6 +3,7 @@
 // runs only after CPUID says they exist.
 #include <immintrin.h>
 
+#include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
 
@@ -10,18 +11,6 @@ namespace v4::cpu {
 namespace {
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
-
-// The two 256-bit halves of v added, and the 8 lanes of a 256-bit vector summed, in a fixed
-// order (results must not depend on the call site).
-inline __m256 fold512(__m512 v) {
-  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-}
-inline float hsum256(__m256 v) {
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
 
 // Signed 8-bit dot products of 64 pairs: 16 int32 lanes (8 per 32-element block).
 inline __m512i dot_i8x64(__m512i w, __m512i x) {
