@@ -2,7 +2,8 @@
 // regrouped Q4_0 or Q8_0 weights) times 512 activation columns, the matvec kernel
 // (one weight row x up to 8 columns per call) against the GEMM kernel (register tiles),
 // both in the same run, with 1 and 2 threads. Checks that both give the same bits.
-//   gemm_bench [--type q4_0|q8_0] [--cols 512] [--reps 5]
+//   gemm_bench [--type q4_0|q8_0] [--plain] [--cols 512] [--reps 5]
+// --plain keeps the file's block layout (what mmap'd weights use) instead of regrouping.
 // Prints one JSON object per measurement; GFLOP/s counts 2 k n m per matmul.
 #include <algorithm>
 #include <chrono>
@@ -60,11 +61,11 @@ void gemm_job(void* ctx, int ith, int nth) {
 }
 
 void quantize(Problem& p, bool gemm) {
-  p.xq_stride = gemm ? p.gemm->act_row_bytes(p.k) : cpu::q8r4_row_bytes(p.k);
+  const bool r4 = p.dot->act == cpu::ActFormat::q8r4;
+  p.xq_stride = gemm ? p.gemm->act_row_bytes(p.k) : r4 ? cpu::q8r4_row_bytes(p.k) : cpu::q8_row_bytes(p.k);
   p.xq.assign(p.xq_stride * p.m, 0);
-  for (int64_t r = 0; r < p.m; ++r)
-    (gemm ? p.gemm->quantize_row : cpu::quantize_q8r4_row)(p.x.data() + r * p.k,
-                                                          p.xq.data() + r * p.xq_stride, p.k);
+  const auto fn = gemm ? p.gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
+  for (int64_t r = 0; r < p.m; ++r) fn(p.x.data() + r * p.k, p.xq.data() + r * p.xq_stride, p.k);
 }
 
 struct Timing {
@@ -95,13 +96,16 @@ int main(int argc, char** argv) {
   std::string type = "q4_0";
   int64_t cols = 512;
   int reps = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool plain = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--type") type = argv[i + 1];
-    else if (a == "--cols") cols = std::stoll(argv[i + 1]);
-    else if (a == "--reps") reps = std::stoi(argv[i + 1]);
+    const bool has_value = i + 1 < argc;
+    if (a == "--plain") plain = true;
+    else if (a == "--type" && has_value) type = argv[++i];
+    else if (a == "--cols" && has_value) cols = std::stoll(argv[++i]);
+    else if (a == "--reps" && has_value) reps = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0] [--cols N] [--reps N]\n");
+      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0] [--plain] [--cols N] [--reps N]\n");
       return 2;
     }
   }
@@ -110,10 +114,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool q8 = type == "q8_0";
-  const DType plain = q8 ? DType::Q8_0 : DType::Q4_0, r4 = q8 ? DType::Q8_0_R4 : DType::Q4_0_R4;
+  const DType file_type = q8 ? DType::Q8_0 : DType::Q4_0;
+  const DType run_type = plain ? file_type : q8 ? DType::Q8_0_R4 : DType::Q4_0_R4;
   Problem p{};
-  p.dot = cpu::find_dot_kernel(r4);
-  p.gemm = cpu::find_gemm_kernel(r4);
+  p.dot = cpu::find_dot_kernel(run_type);
+  p.gemm = cpu::find_gemm_kernel(run_type);
   if (!p.dot || !p.gemm) {
     std::fprintf(stderr, "gemm_bench: no %s GEMM kernel on this CPU (%s); nothing to compare\n",
                  type.c_str(), cpu::cpu_kernel_family());
@@ -128,10 +133,10 @@ int main(int argc, char** argv) {
     p.m = cols;
     std::vector<float> wf(k * n);
     for (float& v : wf) v = dist(rng) * 0.02f;
-    p.w_stride = row_bytes(plain, k);
+    p.w_stride = row_bytes(file_type, k);
     p.w.assign(p.w_stride * n, 0);
-    traits(plain).from_f32(wf.data(), p.w.data(), k * n);
-    (q8 ? repack_q8_0_to_r4 : repack_q4_0_to_r4)(p.w.data(), k / 128 * n);
+    traits(file_type).from_f32(wf.data(), p.w.data(), k * n);
+    if (!plain) (q8 ? repack_q8_0_to_r4 : repack_q4_0_to_r4)(p.w.data(), k / 128 * n);
     p.x.resize(k * cols);
     for (float& v : p.x) v = dist(rng);
     p.out.assign(n * cols, 0.0f);
@@ -144,10 +149,10 @@ int main(int argc, char** argv) {
       const Timing t_new = best_time(pool, gemm_job, p, threads, reps);
       const bool same = std::memcmp(ref.data(), p.out.data(), ref.size() * 4) == 0;
       // *_thread_gflops: thread 0's share of the work (1 / threads) over its CPU time.
-      std::printf("{\"test\":\"gemm\",\"type\":\"%s\",\"k\":%lld,\"n\":%lld,\"cols\":%lld,"
+      std::printf("{\"test\":\"gemm\",\"type\":\"%s%s\",\"k\":%lld,\"n\":%lld,\"cols\":%lld,"
                   "\"threads\":%d,\"matvec_gflops\":%.1f,\"gemm_gflops\":%.1f,\"speedup\":%.2f,"
                   "\"matvec_thread_gflops\":%.1f,\"gemm_thread_gflops\":%.1f,\"bit_identical\":%s}\n",
-                  type.c_str(), static_cast<long long>(k), static_cast<long long>(n),
+                  type.c_str(), plain ? "" : "_r4", static_cast<long long>(k), static_cast<long long>(n),
                   static_cast<long long>(cols), threads, flop / t_old.wall * 1e-9,
                   flop / t_new.wall * 1e-9, t_old.wall / t_new.wall,
                   flop / threads / t_old.cpu * 1e-9, flop / threads / t_new.cpu * 1e-9,
