@@ -9,6 +9,7 @@
 
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/fast_attention.h"
+#include "backends/cpu/gemm_kernels.h"
 #include "backends/cpu/ref_kernels.h"
 #include "lib/core/kv_view.h"
 #include "lib/core/error.h"
@@ -42,9 +43,12 @@ bool single_threaded(const Tensor& node) {
 // buffer (when the weight type's kernel wants that), then each thread takes a contiguous
 // range of weight rows and multiplies each against every activation row, kMaxCols at a
 // time, so a weight row is read from memory once per step.
+// With many activation rows (prefill) a GEMM kernel, when the type has one, computes
+// register tiles of several weight rows x several activation rows instead.
 struct MatmulJob {
   const Tensor* node;
   const cpu::DotKernel* kernel;
+  const cpu::GemmKernel* gemm;  // nullptr: the matvec kernel
   const uint8_t* x;   // activations in the kernel's format
   size_t x_stride;    // bytes per activation row
 };
@@ -54,8 +58,9 @@ void quantize_rows_job(void* ctx, int ith, int nth) {
   const Tensor* x = job->node->src[1];
   const int64_t m = x->n_rows(), k = x->ne[0];
   const bool r4 = job->kernel->act == cpu::ActFormat::q8r4;
+  const auto quantize = job->gemm ? job->gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
   for (int64_t r = m * ith / nth; r < m * (ith + 1) / nth; ++r)
-    (r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row)(
+    quantize(
         reinterpret_cast<const float*>(static_cast<const uint8_t*>(x->data) + r * x->nb[1]),
         const_cast<uint8_t*>(job->x) + r * job->x_stride, k);
 }
@@ -77,8 +82,35 @@ void matmul_job(void* ctx, int ith, int nth) {
   }
 }
 
+// Each thread takes a contiguous range of weight rows, split at multiples of 16 rows so
+// that no two threads write the same 64-byte line of an output row.
+void gemm_job(void* ctx, int ith, int nth) {
+  const auto* job = static_cast<const MatmulJob*>(ctx);
+  const Tensor* node = job->node;
+  const Tensor* w = node->src[0];
+  const int64_t n_out = w->ne[1], units = (n_out + 15) / 16;
+  cpu::GemmArgs a;
+  a.w = static_cast<const uint8_t*>(w->data);
+  a.w_stride = w->nb[1];
+  a.x = job->x;
+  a.x_stride = job->x_stride;
+  a.out = static_cast<float*>(node->data);
+  a.out_stride = node->nb[1] / sizeof(float);
+  a.k = w->ne[0];
+  a.m = node->src[1]->n_rows();
+  a.row_begin = std::min(n_out, units * ith / nth * 16);
+  a.row_end = std::min(n_out, units * (ith + 1) / nth * 16);
+  if (a.row_begin < a.row_end) job->gemm->gemm(a);
+}
+
 size_t act_row_bytes(cpu::ActFormat f, int64_t k) {
   return f == cpu::ActFormat::q8r4 ? cpu::q8r4_row_bytes(k) : cpu::q8_row_bytes(k);
+}
+
+// The GEMM kernel for a matmul node, or nullptr where the matvec kernel runs.
+const cpu::GemmKernel* gemm_for(const Tensor& node) {
+  if (node.src[1]->n_rows() < cpu::kGemmMinCols || node.nb[1] % sizeof(float) != 0) return nullptr;
+  return cpu::find_gemm_kernel(node.src[0]->type);
 }
 
 class CpuBackend final : public Backend {
@@ -110,6 +142,8 @@ class CpuBackend final : public Backend {
       const cpu::DotKernel* k = cpu::find_dot_kernel(t->src[0]->type);
       if (k && k->act != cpu::ActFormat::f32)
         need = std::max(need, act_row_bytes(k->act, t->src[1]->ne[0]) * t->src[1]->n_rows());
+      if (const cpu::GemmKernel* g = k ? gemm_for(*t) : nullptr)
+        need = std::max(need, g->act_row_bytes(t->src[1]->ne[0]) * t->src[1]->n_rows());
     }
     if (need > work_.size()) work_.resize(need);
   }
@@ -150,14 +184,15 @@ class CpuBackend final : public Backend {
     const Tensor* x = node->src[1];
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
     if (reference_only_ || !kernel || !x->is_contiguous()) return false;
-    MatmulJob job{node, kernel, static_cast<const uint8_t*>(x->data), x->nb[1]};
+    const cpu::GemmKernel* gemm = kernel->act != cpu::ActFormat::f32 ? gemm_for(*node) : nullptr;
+    MatmulJob job{node, kernel, gemm, static_cast<const uint8_t*>(x->data), x->nb[1]};
     if (kernel->act != cpu::ActFormat::f32) {
-      job.x_stride = act_row_bytes(kernel->act, x->ne[0]);
+      job.x_stride = gemm ? gemm->act_row_bytes(x->ne[0]) : act_row_bytes(kernel->act, x->ne[0]);
       job.x = work_.data();
       const int q_threads = x->n_rows() >= 4 * env.n_threads ? env.n_threads : 1;
       env.pool->run(quantize_rows_job, &job, q_threads);
     }
-    env.pool->run(matmul_job, &job, single_threaded(*node) ? 1 : env.n_threads);
+    env.pool->run(gemm ? gemm_job : matmul_job, &job, single_threaded(*node) ? 1 : env.n_threads);
     return true;
   }
 

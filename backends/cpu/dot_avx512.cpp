@@ -3,6 +3,8 @@
 // runs only after CPUID says they exist.
 #include <immintrin.h>
 
+#include "backends/cpu/avx512_blocks.h"
+#include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
 
@@ -10,48 +12,6 @@ namespace v4::cpu {
 namespace {
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
-
-// The two 256-bit halves of v added, and the 8 lanes of a 256-bit vector summed, in a fixed
-// order (results must not depend on the call site).
-inline __m256 fold512(__m512 v) {
-  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-}
-inline float hsum256(__m256 v) {
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
-
-// Signed 8-bit dot products of 64 pairs: 16 int32 lanes (8 per 32-element block).
-inline __m512i dot_i8x64(__m512i w, __m512i x) {
-  const __mmask64 neg = _mm512_movepi8_mask(w);
-  const __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
-}
-inline __m256i dot_i8x32(__m256i w, __m256i x) {
-  const __mmask32 neg = _mm256_movepi8_mask(w);
-  const __m256i sx = _mm256_mask_sub_epi8(x, neg, _mm256_setzero_si256(), x);
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), sx);
-}
-
-inline __m256i q4_0_signed(const uint8_t* qs) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m = _mm_set1_epi8(0x0f);
-  const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-  return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-}
-
-struct Q4_0 {
-  using Block = BlockQ4_0;
-  static __m256i load(const Block& b) { return q4_0_signed(b.qs); }
-};
-struct Q8_0 {
-  using Block = BlockQ8_0;
-  static __m256i load(const Block& b) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-  }
-};
 
 template <class T, int nc>
 void dot_q8_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
@@ -92,8 +52,8 @@ void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, fl
   with_cols(nc, [&](auto n) { dot_q8_n<T, decltype(n)::value>(w, x, xs, k, out); });
 }
 
-const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0>, "avx512-vnni"};
-const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0>, "avx512-vnni"};
+const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0Loader>, "avx512-vnni"};
+const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0Loader>, "avx512-vnni"};
 
 }  // namespace
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/fast_attention.h"
+#include "backends/cpu/gemm_kernels.h"
 #include "lib/core/kv_view.h"
 
 namespace v4::cpu {
@@ -29,26 +32,52 @@ void quantize_q8_row(const float* x, uint8_t* out, int64_t k) {
   quantize_q8_row_scalar(x, out, k);
 }
 
+namespace {
+
+// One group of 128 values in q8r4 order: q[128] (first halves of the four blocks, then
+// second halves), the four block scales and the four blocks' sums of q.
+void quantize_q8r4_group(const float* x, int8_t* q, float* d, int32_t* sum) {
+  uint8_t tmp[q8_scales_offset(128) + 16];  // one group in the q8 format
+  quantize_q8_row(x, tmp, 128);
+  const auto* tq = reinterpret_cast<const int8_t*>(tmp);
+  const auto* td = reinterpret_cast<const float*>(tmp + q8_scales_offset(128));
+  for (int b = 0; b < 4; ++b) {
+    int32_t s = 0;
+    for (int i = 0; i < 16; ++i) {
+      q[16 * b + i] = tq[32 * b + i];
+      q[64 + 16 * b + i] = tq[32 * b + 16 + i];
+      s += tq[32 * b + i] + tq[32 * b + 16 + i];
+    }
+    d[b] = td[b];
+    sum[b] = s;
+  }
+}
+
+}  // namespace
+
 void quantize_q8r4_row(const float* x, uint8_t* out, int64_t k) {
   const int64_t groups = k / 128;
   auto* q = reinterpret_cast<int8_t*>(out);
   auto* d = reinterpret_cast<float*>(out + groups * 128);
   auto* sum = reinterpret_cast<int32_t*>(out + groups * 144);
-  uint8_t tmp[q8_scales_offset(128) + 16];  // one group in the q8 format
-  for (int64_t g = 0; g < groups; ++g) {
-    quantize_q8_row(x + g * 128, tmp, 128);
-    const auto* tq = reinterpret_cast<const int8_t*>(tmp);
-    const auto* td = reinterpret_cast<const float*>(tmp + q8_scales_offset(128));
+  for (int64_t g = 0; g < groups; ++g) quantize_q8r4_group(x + g * 128, q + g * 128, d + g * 4, sum + g * 4);
+}
+
+void quantize_q8r4x_row(const float* x, uint8_t* out, int64_t k, int shift) {
+  for (int64_t g = 0; g < k / 128; ++g) {
+    uint8_t* o = out + g * 256;
+    float d[4];
+    int32_t sum[4];
+    quantize_q8r4_group(x + g * 128, reinterpret_cast<int8_t*>(o), d, sum);
+    int32_t corr[16] = {};
+    float dl[16];
     for (int b = 0; b < 4; ++b) {
-      int32_t s = 0;
-      for (int i = 0; i < 16; ++i) {
-        q[g * 128 + 16 * b + i] = tq[32 * b + i];
-        q[g * 128 + 64 + 16 * b + i] = tq[32 * b + 16 + i];
-        s += tq[32 * b + i] + tq[32 * b + 16 + i];
-      }
-      d[g * 4 + b] = td[b];
-      sum[g * 4 + b] = s;
+      // Shift as unsigned: the same bits as the matvec kernel's vpslld of the sum.
+      corr[4 * b] = static_cast<int32_t>(0u - (static_cast<uint32_t>(sum[b]) << shift));
+      for (int i = 0; i < 4; ++i) dl[4 * b + i] = d[b];
     }
+    std::memcpy(o + 128, corr, sizeof corr);
+    std::memcpy(o + 192, dl, sizeof dl);
   }
 }
 
@@ -60,6 +89,20 @@ const DotKernel* find_dot_kernel(DType t) {
   if (f.avx2) return avx2_dot_kernel(t);
 #else
   (void)f;
+  (void)t;
+#endif
+  return nullptr;
+}
+
+const GemmKernel* find_gemm_kernel(DType t) {
+  static const bool enabled = [] {
+    const char* e = std::getenv("V4_CPU_GEMM");
+    return !e || std::strcmp(e, "off") != 0;
+  }();
+  if (!enabled) return nullptr;
+#if defined(__x86_64__)
+  if (cpu_features().avx512_vnni) return avx512_gemm_kernel(t);
+#else
   (void)t;
 #endif
   return nullptr;
