@@ -29,6 +29,8 @@ const char* suffix(DType t) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
     case DType::BF16: return "bf16";
+    case DType::F8_E4M3: return "f8_e4m3";
+    case DType::F8_E5M2: return "f8_e5m2";
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
     case DType::Q4_1: return "q4_1";

@@ -129,7 +129,8 @@ void fill_f32(Tensor* t) {
 
 // Q4_0_R4 / Q8_0_R4: the layouts the CPU regroups Q4_0 / Q8_0 into when weights are read
 // into memory (the default load mode), which a Vulkan context then receives.
-const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,  DType::Q8_0,
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,  DType::F8_E4M3,
+                              DType::F8_E5M2, DType::Q8_0,
                               DType::Q4_0, DType::Q4_1, DType::Q5_0,  DType::Q5_1,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K,  DType::FP8_B32,
                               DType::Q4_0_R4, DType::Q8_0_R4};
@@ -297,6 +298,7 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
                         {DType::Q4_1, DType::F32, kTight}, {DType::Q5_0, DType::F32, kTight},
                         {DType::Q5_1, DType::F32, kTight}, {DType::Q5_K, DType::F32, kTight},
                         {DType::Q6_K, DType::F32, kTight}, {DType::FP8_B32, DType::F32, kTight},
+                        {DType::F8_E4M3, DType::F32, 0.0}, {DType::F8_E5M2, DType::F32, 0.0},
                         {DType::Q8_0_R4, DType::F32, kTight}};
   for (const Conv& c : convs) {
     for (int64_t rows : {1, 3}) {

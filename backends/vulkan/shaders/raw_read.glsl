@@ -63,6 +63,10 @@ float raw_elem(uint rb, uint j) {
   return raw_f16(rb + 2u * j);
 #elif defined(WTYPE_BF16)
   return raw_bf16(rb + 2u * j);
+#elif defined(WTYPE_F8_E4M3)
+  return e4m3_to_f32(raw_byte(rb + j));
+#elif defined(WTYPE_F8_E5M2)
+  return unpackHalf2x16(raw_byte(rb + j) << 8).x;  // E5M2 is the top byte of an f16
 #elif defined(WTYPE_Q8_0)
   const uint blk = rb + (j >> 5) * 34u;
   return raw_f16(blk) * float(raw_i8(blk + 2u + (j & 31u)));
