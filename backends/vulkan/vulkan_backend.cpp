@@ -150,6 +150,7 @@ class VulkanBackend final : public Backend {
     if (it == splits_.end()) fail(Status::internal, "vulkan: split run before prepare_split");
     if (env.abort && env.abort(env.abort_user)) return false;
     SplitState& st = it->second;
+    weights_->flush();  // uploads queued since the last run
     if (st.generation != generation_) record(nodes, n, st);
     for (size_t i = 0; i < st.copies.in.size(); ++i)
       std::memcpy(st.staging.mapped() + st.in_at[i], st.copies.in[i]->data, st.copies.in[i]->nbytes());
