@@ -41,6 +41,13 @@ void Commands::submit_wait(const VkCommandBuffer* cbs, uint32_t n) {
   check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
 }
 
+void Commands::submit(VkCommandBuffer cb, VkFence fence) {
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  check(vkQueueSubmit(dev_.queue(), 1, &si, fence), "vkQueueSubmit");
+}
+
 void begin(VkCommandBuffer cb, bool one_time) {
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = one_time ? VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT : 0;

@@ -19,6 +19,8 @@ class Commands {
   void submit_wait(VkCommandBuffer cb) { submit_wait(&cb, 1); }
   // Several command buffers in one submission, in order.
   void submit_wait(const VkCommandBuffer* cbs, uint32_t n);
+  // Submits without waiting; `fence` (unsignalled) signals completion.
+  void submit(VkCommandBuffer cb, VkFence fence);
 
  private:
   const Device& dev_;

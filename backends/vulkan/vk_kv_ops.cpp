@@ -159,4 +159,46 @@ Dispatch plan_kv_dispatch(const Tensor& n, size_t k_off, size_t v_off) {
   return d;
 }
 
+namespace {
+constexpr int64_t kSpan = 256;  // SPAN in shaders/attention_merge.glsl
+
+// Spans of the longest sequence the view can hold.
+int64_t max_spans(const KvView& kv) {
+  const int64_t rows = int64_t{kv.n_logical_pages} << kv.page_shift;
+  return (rows + kSpan - 1) / kSpan;
+}
+}  // namespace
+
+size_t attention_split_bytes(const Tensor& n) {
+  if (n.op != Op::attention) return 0;
+  const Tensor* q = n.src[0];
+  const int64_t spans = max_spans(view_of(n));
+  if (q->ne[2] > kSplitMaxTokens || spans < 2) return 0;
+  return static_cast<size_t>(q->ne[2] * q->ne[1] * spans * (q->ne[0] + 2)) * sizeof(float);
+}
+
+std::vector<Dispatch> plan_attention_split(const Tensor& n, size_t k_off, size_t v_off) {
+  const Tensor* q = n.src[0];
+  const uint32_t spans = u32(static_cast<size_t>(max_spans(view_of(n))));
+  Dispatch part = plan_kv_dispatch(n, k_off, v_off);
+  part.shader += "_split";
+  part.bind[3] = nullptr;
+  part.kind[3] = Bind::scratch;
+  part.pc.nrows = spans;
+  part.groups[2] = spans;
+  Dispatch merge;
+  merge.shader = "attention_merge";
+  merge.kind[0] = Bind::scratch;
+  merge.kind[2] = Bind::kv_table;
+  merge.bind[3] = &n;
+  merge.pc.ne0 = u32(static_cast<size_t>(q->ne[0]));
+  merge.pc.stride[3] = u32(n.nb[1] / 4);
+  merge.pc.i[0] = u32(static_cast<size_t>(q->ne[1]));
+  merge.pc.i[3] = u32(static_cast<size_t>(q->ne[2]));
+  merge.pc.nrows = spans;
+  merge.groups[0] = u32(static_cast<size_t>(q->ne[1]));
+  merge.groups[1] = u32(static_cast<size_t>(q->ne[2]));
+  return {part, merge};
+}
+
 }  // namespace v4::vk

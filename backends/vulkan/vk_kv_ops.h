@@ -28,4 +28,14 @@ void fill_kv_table(const Tensor& node, uint32_t* table, size_t words,
 // component's rows in slot 0.
 Dispatch plan_kv_dispatch(const Tensor& node, size_t k_off, size_t v_off);
 
+// Split decode attention (flash decoding): an attention node of at most
+// kSplitMaxTokens tokens over a context longer than one span runs as one workgroup per
+// (head, token, span of 256 positions) writing partial states to scratch memory, then a
+// merge pass. Returns the scratch bytes the node needs, 0 when it runs in one pass.
+constexpr int64_t kSplitMaxTokens = 4;
+size_t attention_split_bytes(const Tensor& node);
+// The two dispatches (spans, merge) of a node with attention_split_bytes() > 0; their
+// Bind::scratch bindings start at the node's scratch (Dispatch::extra is added by the caller).
+std::vector<Dispatch> plan_attention_split(const Tensor& node, size_t k_off, size_t v_off);
+
 }  // namespace v4::vk

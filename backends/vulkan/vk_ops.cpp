@@ -29,9 +29,17 @@ const char* suffix(DType t) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
     case DType::BF16: return "bf16";
+    case DType::F8_E4M3: return "f8_e4m3";
+    case DType::F8_E5M2: return "f8_e5m2";
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
+    case DType::Q4_1: return "q4_1";
+    case DType::Q5_0: return "q5_0";
+    case DType::Q5_1: return "q5_1";
     case DType::Q4_K: return "q4_k";
+    case DType::Q5_K: return "q5_k";
+    case DType::Q6_K: return "q6_k";
+    case DType::FP8_B32: return "fp8_b32";
     case DType::Q4_0_R4: return "q4_0_r4";  // the CPU's regrouped layouts (read load mode)
     case DType::Q8_0_R4: return "q8_0_r4";
     default: return nullptr;

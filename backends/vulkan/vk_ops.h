@@ -13,8 +13,9 @@
 namespace v4::vk {
 
 // What a binding reads: a tensor (arena or weight), or, for the KV ops, the device KV
-// pool or the per-run page table (vk_kv_ops.h), which the backend resolves.
-enum class Bind : uint8_t { tensor, kv_pool, kv_table };
+// pool, the per-run page table or the split's scratch buffer for the partial results of
+// split decode attention (vk_kv_ops.h), which the backend resolves.
+enum class Bind : uint8_t { tensor, kv_pool, kv_table, scratch };
 
 struct Dispatch {
   std::string shader;

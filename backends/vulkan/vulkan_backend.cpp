@@ -74,6 +74,8 @@ struct SplitState {
   std::vector<Table> kv_tables;       // KV nodes' page tables, written before each run
   Buffer tables;                      // host-visible, read by the KV shaders
   bool stages = false;                // a KV view of the split pages blocks in
+  std::vector<std::pair<const Tensor*, size_t>> scratch_at;  // split attention: byte offset
+  Buffer scratch;                     // device-local partial states of split attention
   VkDescriptorPool pool = VK_NULL_HANDLE;
   uint64_t generation = 0;  // 0: never recorded
 };
@@ -148,6 +150,7 @@ class VulkanBackend final : public Backend {
     if (it == splits_.end()) fail(Status::internal, "vulkan: split run before prepare_split");
     if (env.abort && env.abort(env.abort_user)) return false;
     SplitState& st = it->second;
+    weights_->flush();  // uploads queued since the last run
     if (st.generation != generation_) record(nodes, n, st);
     for (size_t i = 0; i < st.copies.in.size(); ++i)
       std::memcpy(st.staging.mapped() + st.in_at[i], st.copies.in[i]->data, st.copies.in[i]->nbytes());
@@ -248,8 +251,19 @@ class VulkanBackend final : public Backend {
     }
     if (table_words * 4 > st.tables.size())
       st.tables = Buffer(*dev_, table_words * 4, Buffer::Kind::staging);
+    // Scratch for split decode attention (two dispatches per such node).
+    st.scratch_at.clear();
+    size_t scratch_bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t bytes = attention_split_bytes(*nodes[i]);
+      if (bytes == 0 || !kv_pool_of(*nodes[i])) continue;
+      st.scratch_at.emplace_back(nodes[i], scratch_bytes);
+      scratch_bytes += align_up(bytes, offset_align());
+    }
+    if (scratch_bytes > st.scratch.size())
+      st.scratch = Buffer(*dev_, scratch_bytes, Buffer::Kind::device);
 
-    uint32_t n_dispatch = 0;
+    uint32_t n_dispatch = static_cast<uint32_t>(st.scratch_at.size());
     for (size_t i = 0; i < n; ++i) n_dispatch += nodes[i]->op != Op::view;
     VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max(1u, n_dispatch) * kBindings};
     VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
@@ -302,10 +316,23 @@ class VulkanBackend final : public Backend {
       const KvView& kv = *static_cast<const KvView*>(node.pparam);
       const KvPools::Range* pool = kv_pool_of(node);
       if (!pool) fail(Status::internal, "vulkan: {} reads KV pages outside device memory", node.name);
-      Dispatch d = plan_kv_dispatch(node, kv.comps[node.iparam[0]].base - pool->base,
-                                    kv.comps[node.iparam[1]].base - pool->base);
+      const size_t k_off = kv.comps[node.iparam[0]].base - pool->base;
+      const size_t v_off = kv.comps[node.iparam[1]].base - pool->base;
+      size_t table_at = 0;
       for (const SplitState::Table& t : st.kv_tables)
-        if (t.node == &node) d.extra[2] = t.word * 4;
+        if (t.node == &node) table_at = t.word * 4;
+      for (const auto& [split_node, at] : st.scratch_at) {
+        if (split_node != &node) continue;
+        std::vector<Dispatch> two = plan_attention_split(node, k_off, v_off);
+        two[0].extra[2] = two[1].extra[2] = table_at;
+        two[0].extra[3] = two[1].extra[0] = at;
+        record_one(st, two[0], pool);
+        barrier(st.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
+        record_one(st, two[1], pool);
+        return;
+      }
+      Dispatch d = plan_kv_dispatch(node, k_off, v_off);
+      d.extra[2] = table_at;
       record_one(st, d, pool);
       return;
     }
@@ -338,6 +365,9 @@ class VulkanBackend final : public Backend {
       } else if (d.kind[b] == Bind::kv_table) {
         loc = {st.tables.handle(), 0};
         size = st.tables.size();
+      } else if (d.kind[b] == Bind::scratch) {
+        loc = {st.scratch.handle(), 0};
+        size = st.scratch.size();
       } else {
         loc = locate(d.bind[b] ? d.bind[b] : d.bind[3]);  // unused slots: any valid range
         size = buffer_size(loc.buffer);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/vulkan/vk_kv_ops.h"
 #include "backends/vulkan/vulkan_backend.h"
 #include "lib/core/dtype.h"
 #include "lib/core/graph.h"
@@ -128,8 +129,11 @@ void fill_f32(Tensor* t) {
 
 // Q4_0_R4 / Q8_0_R4: the layouts the CPU regroups Q4_0 / Q8_0 into when weights are read
 // into memory (the default load mode), which a Vulkan context then receives.
-const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,    DType::Q8_0,
-                              DType::Q4_0, DType::Q4_K, DType::Q4_0_R4, DType::Q8_0_R4};
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,  DType::F8_E4M3,
+                              DType::F8_E5M2, DType::Q8_0,
+                              DType::Q4_0, DType::Q4_1, DType::Q5_0,  DType::Q5_1,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K,  DType::FP8_B32,
+                              DType::Q4_0_R4, DType::Q8_0_R4};
 
 bool whole_blocks(DType t, int64_t k) { return k % traits(t).block_size == 0; }
 
@@ -291,6 +295,10 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
                         {DType::F16, DType::F32, 0.0},    {DType::BF16, DType::F32, 0.0},
                         {DType::Q8_0, DType::F32, kTight}, {DType::Q4_0, DType::F32, kTight},
                         {DType::Q4_K, DType::F32, kTight}, {DType::Q4_0_R4, DType::F32, kTight},
+                        {DType::Q4_1, DType::F32, kTight}, {DType::Q5_0, DType::F32, kTight},
+                        {DType::Q5_1, DType::F32, kTight}, {DType::Q5_K, DType::F32, kTight},
+                        {DType::Q6_K, DType::F32, kTight}, {DType::FP8_B32, DType::F32, kTight},
+                        {DType::F8_E4M3, DType::F32, 0.0}, {DType::F8_E5M2, DType::F32, 0.0},
                         {DType::Q8_0_R4, DType::F32, kTight}};
   for (const Conv& c : convs) {
     for (int64_t rows : {1, 3}) {
@@ -324,7 +332,8 @@ struct KvShape {
 // and v come from the seed, so every cache gets the same batch.
 std::vector<float> kv_step(KvCache& cache, const KvShape& sh, const std::vector<Backend*>& backends,
                            const std::vector<int32_t>& seq, const std::vector<int32_t>& pos,
-                           uint32_t seed, bool require_vulkan) {
+                           uint32_t seed, bool require_vulkan, const Filler& fill = fill_f32,
+                           bool* split = nullptr) {
   const int32_t t = static_cast<int32_t>(seq.size());
   cache.begin_batch(t, seq.data(), pos.data());
   Graph g;
@@ -339,9 +348,10 @@ std::vector<float> kv_step(KvCache& cache, const KvShape& sh, const std::vector<
     REQUIRE(g_vk->supports(*stored));
     REQUIRE(g_vk->supports(*out));
   }
+  if (split) *split = vk::attention_split_bytes(*out) > 0;
   g.mark_output(out);
   rng().seed(seed);
-  return run(g, backends, out, fill_f32);
+  return run(g, backends, out, fill);
 }
 
 std::vector<uint8_t> kv_rows(KvCache& cache, int32_t seq, size_t comp) {
@@ -476,6 +486,78 @@ TEST_CASE("vulkan attention over tiered device pages equals all-device pages", "
     for (int32_t s = 0; s < 2; ++s)
       for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(tiered, s, c) == kv_rows(all, s, c));
   }
+}
+
+namespace {
+// q, k and v values that depend only on the token's position (not on the batch it is in),
+// so a sequence can be run as one prefill or as a prefill and decode steps.
+Filler by_position(const std::vector<int32_t>& pos) {
+  return [pos](Tensor* t) {
+    auto* p = static_cast<float*>(t->data);
+    const int64_t per_token = t->n_elements() / static_cast<int64_t>(pos.size());
+    const uint32_t salt = static_cast<uint32_t>(t->name[0]);
+    for (size_t r = 0; r < pos.size(); ++r)
+      for (int64_t i = 0; i < per_token; ++i) {
+        uint32_t h = (static_cast<uint32_t>(pos[r]) * 2654435761u) ^ (static_cast<uint32_t>(i) * 40503u) ^
+                     (salt * 97u);
+        h ^= h >> 15;
+        h *= 0x2c1b3c6du;
+        h ^= h >> 12;
+        p[static_cast<int64_t>(r) * per_token + i] = static_cast<float>(h & 0xffff) / 32768.0f - 1.0f;
+      }
+  };
+}
+std::vector<int32_t> positions(int32_t from, int32_t to) {
+  std::vector<int32_t> v;
+  for (int32_t i = from; i < to; ++i) v.push_back(i);
+  return v;
+}
+}  // namespace
+
+// Long contexts: a 2000-row prefill (one workgroup per head and token, spans merged in the
+// kernel) and decode steps after it (split over spans of 256 rows, then a merge pass)
+// against the CPU reference; and decode steps must equal the same tokens computed in one
+// batch (one pass) bit for bit: sequence 1, a copy of sequence 0's prefill, takes them as a
+// batch of 5 (more than kSplitMaxTokens).
+TEST_CASE("vulkan split decode attention over long contexts", "[vulkan]") {
+  const KvShape sh{DType::F16, 32, 4, 2, 16};
+  const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
+  constexpr int32_t kCtx = 2048, kLong = 2000, kSteps = 5;
+  static_assert(kSteps > vk::kSplitMaxTokens);
+  KvCache dev(comps, sh.page, kCtx, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
+  KvCache host(comps, sh.page, kCtx, 1);
+  std::vector<float> scores(kCtx * static_cast<size_t>(sh.n_head));
+  host.view()->scratch = scores.data();
+  host.view()->scratch_stride = static_cast<int64_t>(scores.size());
+  REQUIRE(dev.hot_on_device());
+  auto cpu_ref = make_cpu_backend(true);
+  const std::vector<Backend*> on_vk = {g_vk, cpu_ref.get()}, on_cpu = {cpu_ref.get()};
+
+  const auto pre = positions(0, kLong);
+  const std::vector<int32_t> seq0(pre.size(), 0);
+  bool split = true;
+  const auto got = kv_step(dev, sh, on_vk, seq0, pre, 0, true, by_position(pre), &split);
+  CHECK_FALSE(split);  // a prefill: one pass
+  const auto want = kv_step(host, sh, on_cpu, seq0, pre, 0, false, by_position(pre));
+  INFO("prefill nmse " << nmse(got, want));
+  CHECK(nmse(got, want) <= kF32Ops);
+  dev.copy(0, 1);
+  std::vector<float> decoded;
+  for (int32_t p = kLong; p < kLong + kSteps; ++p) {
+    const std::vector<int32_t> one = {p};
+    const auto g1 = kv_step(dev, sh, on_vk, {0}, one, 0, true, by_position(one), &split);
+    CHECK(split);  // a decode step over 8 spans: split, then merged
+    const auto w1 = kv_step(host, sh, on_cpu, {0}, one, 0, false, by_position(one));
+    INFO("decode at " << p << ": nmse " << nmse(g1, w1) << " threshold " << kF32Ops);
+    CHECK(nmse(g1, w1) <= kF32Ops);
+    decoded.insert(decoded.end(), g1.begin(), g1.end());
+  }
+  const auto steps = positions(kLong, kLong + kSteps);
+  const auto batch = kv_step(dev, sh, on_vk, std::vector<int32_t>(kSteps, 1), steps, 0, true,
+                             by_position(steps), &split);
+  CHECK_FALSE(split);
+  REQUIRE(batch.size() == decoded.size());
+  CHECK(std::memcmp(batch.data(), decoded.data(), batch.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("FP8 pages and unsupported heads keep host pages", "[vulkan]") {

@@ -5,6 +5,10 @@
 // length runs in fixed shared memory. GQA: query head h reads KV head h / i1. Causal by
 // position: a token at position p reads rows 0..p of its sequence, which covers prefill
 // (rows written by this batch's kv_store) and decode alike. Pages are WTYPE_F32/F16/BF16.
+// Positions are taken in spans of SPAN (attention_merge.glsl), each with its own online
+// softmax, merged in order; with -DSPLIT a workgroup (head, token, span) does one span and
+// writes its partial state to binding 3 (scratch), and attention_merge.comp merges them:
+// a long decode then uses n_head x spans workgroups instead of n_head.
 // Table (binding 2): [0, T) each token's page list (word offset from the table start),
 // [T, 2T) its position, then per sequence the pool slot of each of its pages.
 // Push constants: off_a q (floats), off_b pool (bytes), off_c table (words), off_d out;
@@ -20,7 +24,7 @@ layout(binding = 3) writeonly buffer D { float d[]; };
 #include "raw_read.glsl"
 
 const uint WG = 64u;
-const uint MAX_HD = 256u;  // vk_kv_ops.cpp refuses larger heads
+#include "attention_merge.glsl"
 shared float qs[MAX_HD];
 shared float red[WG];
 shared float prob[WG];
@@ -29,24 +33,19 @@ uint row_byte(uint list, uint j) {
   return pc.off_b + tbl[list + (j >> pc.i2)] * pc.sb + (j & ((1u << pc.i2) - 1u)) * pc.sc;
 }
 
-void main() {
-  const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
-  const uint hd = pc.ne0;
-  const uint head = (h / pc.i1) * hd;  // first value of the KV head inside a row
-  const uint qb = pc.off_a + (t * pc.i0 + h) * pc.sa;
-  for (uint e = tid; e < hd; e += WG) qs[e] = q[qb + e];
-  const uint list = pc.off_c + tbl[pc.off_c + t];
-  const uint pos = tbl[pc.off_c + pc.i3 + t];
+// Online softmax over positions [j_begin, j_end] (inclusive) in chunks of 64: the span's
+// running max m, sum l and unnormalised output acc. The whole workgroup calls it.
+void attend_span(uint list, uint head, uint j_begin, uint j_end, out float m, out float l,
+                 out float acc[ACC_N]) {
+  const uint tid = gl_LocalInvocationID.x, hd = pc.ne0;
   const float neg_inf = uintBitsToFloat(0xff800000u);
-  float m = neg_inf, l = 0.0;
-  float acc[MAX_HD / WG];
-  [[unroll]] for (uint k = 0u; k < MAX_HD / WG; ++k) acc[k] = 0.0;
-  barrier();
-
-  for (uint j0 = 0u; j0 <= pos; j0 += WG) {
+  m = neg_inf;
+  l = 0.0;
+  [[unroll]] for (uint k = 0u; k < ACC_N; ++k) acc[k] = 0.0;
+  for (uint j0 = j_begin; j0 <= j_end; j0 += WG) {
     const uint j = j0 + tid;
     float s = neg_inf;
-    if (j <= pos) {
+    if (j <= j_end) {
       const uint kb = pc.ne1 + row_byte(list, j);
       float dot = 0.0;
       for (uint e = 0u; e < hd; ++e) dot += qs[e] * raw_elem(kb, head + e);
@@ -59,14 +58,14 @@ void main() {
       barrier();
     }
     const float m_new = max(m, red[0]);
-    prob[tid] = j <= pos ? exp(s - m_new) : 0.0;
+    prob[tid] = j <= j_end ? exp(s - m_new) : 0.0;
     barrier();
     const float corr = exp(m - m_new);  // 0 for the first chunk (m = -inf)
-    const uint n = min(WG, pos + 1u - j0);
+    const uint n = min(WG, j_end + 1u - j0);
     float sum = 0.0;
     for (uint i = 0u; i < n; ++i) sum += prob[i];
     l = l * corr + sum;
-    [[unroll]] for (uint k = 0u; k < MAX_HD / WG; ++k) {
+    [[unroll]] for (uint k = 0u; k < ACC_N; ++k) {
       const uint e = tid + k * WG;
       if (e < hd) {
         float a = acc[k] * corr;
@@ -77,9 +76,47 @@ void main() {
     m = m_new;
     barrier();  // red and prob are rewritten by the next chunk
   }
-  const uint ob = pc.off_d + t * pc.sd + h * hd;
-  [[unroll]] for (uint k = 0u; k < MAX_HD / WG; ++k) {
-    const uint e = tid + k * WG;
-    if (e < hd) d[ob + e] = acc[k] / l;
+}
+
+void main() {
+  const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+  const uint hd = pc.ne0;
+  const uint head = (h / pc.i1) * hd;  // first value of the KV head inside a row
+  const uint list = pc.off_c + tbl[pc.off_c + t];
+  const uint pos = tbl[pc.off_c + pc.i3 + t];
+#ifdef SPLIT
+  const uint span = gl_WorkGroupID.z;
+  if (span * SPAN > pos) return;  // uniform: the token's sequence is shorter
+#endif
+  const uint qb = pc.off_a + (t * pc.i0 + h) * pc.sa;
+  for (uint e = tid; e < hd; e += WG) qs[e] = q[qb + e];
+  barrier();
+#ifdef SPLIT
+  // Partial state of one span: max, sum, then head_dim values (attention_merge.comp).
+  float m, l, acc[ACC_N];
+  attend_span(list, head, span * SPAN, min(span * SPAN + SPAN - 1u, pos), m, l, acc);
+  const uint r = pc.off_d + ((t * pc.i0 + h) * pc.nrows + span) * (hd + 2u);
+  if (tid == 0u) {
+    d[r] = m;
+    d[r + 1u] = l;
   }
+  [[unroll]] for (uint k = 0u; k < ACC_N; ++k) {
+    const uint e = tid + k * WG;
+    if (e < hd) d[r + 2u + e] = acc[k];
+  }
+#else
+  float M = uintBitsToFloat(0xff800000u), L = 0.0;
+  float ACC[ACC_N];
+  [[unroll]] for (uint k = 0u; k < ACC_N; ++k) ACC[k] = 0.0;
+  for (uint s0 = 0u; s0 <= pos; s0 += SPAN) {
+    float m, l, acc[ACC_N];
+    attend_span(list, head, s0, min(s0 + SPAN - 1u, pos), m, l, acc);
+    merge_state(M, L, ACC, m, l, acc);
+  }
+  const uint ob = pc.off_d + t * pc.sd + h * hd;
+  [[unroll]] for (uint k = 0u; k < ACC_N; ++k) {
+    const uint e = tid + k * WG;
+    if (e < hd) d[ob + e] = ACC[k] / L;
+  }
+#endif
 }

@@ -17,6 +17,44 @@ float raw_f16(uint b) { return unpackHalf2x16(raw_u16(b)).x; }
 float raw_f32(uint b) { return uintBitsToFloat(RAW[b >> 2]); }
 float raw_bf16(uint b) { return uintBitsToFloat(raw_u16(b) << 16); }
 
+// Element e (0..31) of a block's 16 nibble bytes at qs: low nibbles 0..15, high 16..31.
+uint nibble32(uint qs, uint e) {
+  return e < 16u ? (raw_byte(qs + e) & 0xFu) : (raw_byte(qs + e - 16u) >> 4);
+}
+// Q5_0/Q5_1: the nibble plus bit e of the little-endian 32-bit word at qh.
+uint level5(uint qh, uint qs, uint e) {
+  return nibble32(qs, e) | (((raw_byte(qh + (e >> 3)) >> (e & 7u)) & 1u) << 4);
+}
+// OCP FP8 E4M3 (lib/core/float_conv.h fp8_e4m3_to_f32, same results).
+float e4m3_to_f32(uint v) {
+  const uint sign = (v & 0x80u) << 24, ex = (v >> 3) & 0xFu, mant = v & 7u;
+  if (ex == 0xFu && mant == 7u) return uintBitsToFloat(sign | 0x7fc00000u);
+  if (ex == 0u) {
+    const float m = float(mant) * 0.001953125;  // mant * 2^-9
+    return sign != 0u ? -m : m;
+  }
+  return uintBitsToFloat(sign | ((ex + 120u) << 23) | (mant << 20));
+}
+// Q4_K/Q5_K: value e (0..255) of the super-block at blk with level q; sub-block e / 32's
+// 6-bit scale and min come from the 12 bytes at blk + 4.
+float k_quant_value(uint blk, uint e, uint q) {
+  const uint is = e >> 5, sb = blk + 4u;
+  uint sc, m;
+  if (is < 4u) {
+    sc = raw_byte(sb + is) & 63u;
+    m = raw_byte(sb + is + 4u) & 63u;
+  } else {
+    sc = (raw_byte(sb + is + 4u) & 0xFu) | ((raw_byte(sb + is - 4u) >> 6) << 4);
+    m = (raw_byte(sb + is + 4u) >> 4) | ((raw_byte(sb + is) >> 6) << 4);
+  }
+  return (raw_f16(blk) * float(sc)) * float(q) - raw_f16(blk + 2u) * float(m);
+}
+// Q4_K/Q5_K: the 4 low bits of value e; per 64 values 32 bytes, low nibbles first.
+uint k4_nibble(uint qs, uint e) {
+  const uint q = raw_byte(qs + (e >> 6) * 32u + (e & 31u));
+  return (e & 32u) != 0u ? (q >> 4) : (q & 0xFu);
+}
+
 // Element j of a row of type WTYPE starting at byte rb.
 float raw_elem(uint rb, uint j) {
 #if defined(WTYPE_F32)
@@ -25,6 +63,10 @@ float raw_elem(uint rb, uint j) {
   return raw_f16(rb + 2u * j);
 #elif defined(WTYPE_BF16)
   return raw_bf16(rb + 2u * j);
+#elif defined(WTYPE_F8_E4M3)
+  return e4m3_to_f32(raw_byte(rb + j));
+#elif defined(WTYPE_F8_E5M2)
+  return unpackHalf2x16(raw_byte(rb + j) << 8).x;  // E5M2 is the top byte of an f16
 #elif defined(WTYPE_Q8_0)
   const uint blk = rb + (j >> 5) * 34u;
   return raw_f16(blk) * float(raw_i8(blk + 2u + (j & 31u)));
@@ -46,25 +88,46 @@ float raw_elem(uint rb, uint j) {
   const uint grp = rb + (j >> 7) * 136u, b = (j >> 5) & 3u, e = j & 31u;
   const uint at = grp + 8u + (e < 16u ? 16u * b + e : 64u + 16u * b + e - 16u);
   return raw_f16(grp + 2u * b) * float(raw_i8(at));
+#elif defined(WTYPE_Q4_1)
+  // 20 bytes: f16 d, f16 m, 16 nibble bytes (as Q4_0); x = d * q + m.
+  const uint blk = rb + (j >> 5) * 20u;
+  return raw_f16(blk) * float(nibble32(blk + 4u, j & 31u)) + raw_f16(blk + 2u);
+#elif defined(WTYPE_Q5_0)
+  // 22 bytes: f16 d, 4 bytes of 5th bits (bit e for element e), 16 nibble bytes.
+  const uint blk = rb + (j >> 5) * 22u;
+  return raw_f16(blk) * (float(level5(blk + 2u, blk + 6u, j & 31u)) - 16.0);
+#elif defined(WTYPE_Q5_1)
+  // 24 bytes: f16 d, f16 m, 4 bytes of 5th bits, 16 nibble bytes; x = d * q + m.
+  const uint blk = rb + (j >> 5) * 24u;
+  return raw_f16(blk) * float(level5(blk + 4u, blk + 8u, j & 31u)) + raw_f16(blk + 2u);
+#elif defined(WTYPE_FP8_B32)
+  // 34 bytes: bf16 block scale, 32 E4M3 values.
+  const uint blk = rb + (j >> 5) * 34u;
+  return raw_bf16(blk) * e4m3_to_f32(raw_byte(blk + 2u + (j & 31u)));
 #elif defined(WTYPE_Q4_K)
   // 256-value super-blocks of 144 bytes: d, dmin (f16), 12 bytes of 6-bit scales and
   // mins for 8 sub-blocks of 32, then 128 bytes of nibbles (per 64 values: 32 bytes, low
   // nibbles the first 32 values, high nibbles the next 32).
-  const uint blk = rb + (j >> 8) * 144u;
-  const uint e = j & 255u, chunk = e >> 6, within = e & 63u;
-  const uint is = 2u * chunk + (within >> 5);
-  const uint sb = blk + 4u;  // scales
-  uint sc, m;
-  if (is < 4u) {
-    sc = raw_byte(sb + is) & 63u;
-    m = raw_byte(sb + is + 4u) & 63u;
-  } else {
-    sc = (raw_byte(sb + is + 4u) & 0xFu) | ((raw_byte(sb + is - 4u) >> 6) << 4);
-    m = (raw_byte(sb + is + 4u) >> 4) | ((raw_byte(sb + is) >> 6) << 4);
-  }
-  const uint q = raw_byte(blk + 16u + chunk * 32u + (within & 31u));
-  const float nib = float(within < 32u ? (q & 0xFu) : (q >> 4));
-  return (raw_f16(blk) * float(sc)) * nib - raw_f16(blk + 2u) * float(m);
+  const uint blk = rb + (j >> 8) * 144u, e = j & 255u;
+  return k_quant_value(blk, e, k4_nibble(blk + 16u, e));
+#elif defined(WTYPE_Q5_K)
+  // As Q4_K with 32 bytes of 5th bits before the nibbles (176 bytes): bit 2c (+1 for the
+  // high nibbles) of qh[e % 32] for value e in chunk c of 64.
+  const uint blk = rb + (j >> 8) * 176u, e = j & 255u;
+  const uint bit = 2u * (e >> 6) + ((e >> 5) & 1u);
+  const uint q = k4_nibble(blk + 48u, e) | (((raw_byte(blk + 16u + (e & 31u)) >> bit) & 1u) << 4);
+  return k_quant_value(blk, e, q);
+#elif defined(WTYPE_Q6_K)
+  // 210 bytes: ql[128], qh[64], 16 int8 scales, f16 d. Two halves of 128 values; quarter k
+  // of 32 takes its low 4 bits from ql[l] (k even) or ql[l + 32] (k odd), the low nibble
+  // for k < 2, and 2 high bits from qh[l] >> 2k; x = d * scale * (q - 32).
+  const uint blk = rb + (j >> 8) * 210u, e = j & 255u;
+  const uint half_ = e >> 7, quarter = (e >> 5) & 3u, l = e & 31u;
+  const uint lo_byte = raw_byte(blk + 64u * half_ + l + 32u * (quarter & 1u));
+  const uint lo = quarter < 2u ? (lo_byte & 0xFu) : (lo_byte >> 4);
+  const uint hi = (raw_byte(blk + 128u + 32u * half_ + l) >> (2u * quarter)) & 3u;
+  const int sc = raw_i8(blk + 192u + 8u * half_ + (l >> 4) + 2u * quarter);
+  return (raw_f16(blk + 208u) * float(sc)) * float(int(lo | (hi << 4)) - 32);
 #else
 #error "WTYPE_* not defined"
 #endif
