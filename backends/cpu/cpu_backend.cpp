@@ -71,15 +71,8 @@ void matmul_job(void* ctx, int ith, int nth) {
   const Tensor* node = job->node;
   const Tensor* w = node->src[0];
   const int64_t k = w->ne[0], n_out = w->ne[1], m = node->src[1]->n_rows();
-  int64_t n = n_out * ith / nth;
-  const int64_t end = n_out * (ith + 1) / nth;
-  if (m == 1 && job->kernel->rows) {
-    auto* out = static_cast<float*>(node->data);
-    for (; n + cpu::kDotRows <= end; n += cpu::kDotRows)
-      job->kernel->rows(static_cast<const uint8_t*>(w->data) + n * w->nb[1], w->nb[1], job->x, k, out + n);
-  }
   float res[cpu::kMaxCols];
-  for (; n < end; ++n) {
+  for (int64_t n = n_out * ith / nth; n < n_out * (ith + 1) / nth; ++n) {
     const auto* wrow = static_cast<const uint8_t*>(w->data) + n * w->nb[1];
     for (int64_t j = 0; j < m; j += cpu::kMaxCols) {
       const int nc = static_cast<int>(std::min<int64_t>(cpu::kMaxCols, m - j));
@@ -117,9 +110,8 @@ size_t act_row_bytes(cpu::ActFormat f, int64_t k) {
 
 // The GEMM kernel for a matmul node, or nullptr where the matvec kernel runs.
 const cpu::GemmKernel* gemm_for(const Tensor& node) {
-  if (node.nb[1] % sizeof(float) != 0) return nullptr;
-  const cpu::GemmKernel* g = cpu::find_gemm_kernel(node.src[0]->type);
-  return g && node.src[1]->n_rows() >= g->min_cols ? g : nullptr;
+  if (node.src[1]->n_rows() < cpu::kGemmMinCols || node.nb[1] % sizeof(float) != 0) return nullptr;
+  return cpu::find_gemm_kernel(node.src[0]->type);
 }
 
 class CpuBackend final : public Backend {

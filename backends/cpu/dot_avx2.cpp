@@ -171,13 +171,13 @@ void dot_dequant(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t 
   with_cols(nc, [&](auto n) { dot_dequant_n<T, decltype(n)::value>(w, x, xs, k, out); });
 }
 
-const DotKernel kQ4_0{ActFormat::q8, dot_q4_0, "avx2", nullptr};
-const DotKernel kQ8_0{ActFormat::q8, dot_q8_0, "avx2", nullptr};
-const DotKernel kF32{ActFormat::f32, dot_f32, "avx2", nullptr};
-const DotKernel kF16{ActFormat::f32, dot_f16, "avx2", nullptr};
-const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2", nullptr};
+const DotKernel kQ4_0{ActFormat::q8, dot_q4_0, "avx2"};
+const DotKernel kQ8_0{ActFormat::q8, dot_q8_0, "avx2"};
+const DotKernel kF32{ActFormat::f32, dot_f32, "avx2"};
+const DotKernel kF16{ActFormat::f32, dot_f16, "avx2"};
+const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2"};
 template <DType T>
-const DotKernel kDequant{ActFormat::f32, dot_dequant<T>, "avx2-dequant", nullptr};
+const DotKernel kDequant{ActFormat::f32, dot_dequant<T>, "avx2-dequant"};
 
 }  // namespace
 

@@ -52,8 +52,8 @@ void dot_q8(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, fl
   with_cols(nc, [&](auto n) { dot_q8_n<T, decltype(n)::value>(w, x, xs, k, out); });
 }
 
-const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0Loader>, "avx512-vnni", nullptr};
-const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0Loader>, "avx512-vnni", nullptr};
+const DotKernel kQ4_0{ActFormat::q8, dot_q8<Q4_0Loader>, "avx512-vnni"};
+const DotKernel kQ8_0{ActFormat::q8, dot_q8<Q8_0Loader>, "avx512-vnni"};
 
 }  // namespace
 
@@ -128,8 +128,8 @@ void dot_r4(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, fl
   with_cols(nc, [&](auto n) { dot_r4_n<kQ8, decltype(n)::value>(w, x, xs, k, out); });
 }
 
-const DotKernel kQ4_0_R4{ActFormat::q8r4, dot_r4<false>, "avx512-vnni", nullptr};
-const DotKernel kQ8_0_R4{ActFormat::q8r4, dot_r4<true>, "avx512-vnni", nullptr};
+const DotKernel kQ4_0_R4{ActFormat::q8r4, dot_r4<false>, "avx512-vnni"};
+const DotKernel kQ8_0_R4{ActFormat::q8r4, dot_r4<true>, "avx512-vnni"};
 
 }  // namespace
 
@@ -211,7 +211,7 @@ void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
   with_cols(nc, [&](auto n) { dot_q6_k_n<decltype(n)::value>(w, x, xs, k, out); });
 }
 
-const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni", nullptr};
+const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni"};
 
 }  // namespace
 
@@ -224,7 +224,6 @@ namespace v4::cpu {
 namespace {
 
 // Load converts 16 weights to f32; two accumulators per column hide the FMA latency.
-// Load and Scalar read element j of the weight row that starts at their first argument.
 template <int nc, class Load, class Scalar>
 inline void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out,
                            Load load, Scalar scalar) {
@@ -254,85 +253,45 @@ inline void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_
   }
 }
 
-// kDotRows weight rows against one column, each row with exactly the operations of
-// dot_float512_n<1> (same accumulators, steps and reduction), so the bits agree.
-template <class Load, class Scalar>
-inline void dot_float512_rows(const uint8_t* w, size_t ws, const uint8_t* x, int64_t k, float* out,
-                              Load load, Scalar scalar) {
-  constexpr int nr = kDotRows;
-  const auto* xc = reinterpret_cast<const float*>(x);
-  __m512 a0[nr], a1[nr];
-  for (int r = 0; r < nr; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
-  int64_t j = 0;
-  for (; j + 32 <= k; j += 32) {
-    const __m512 x0 = _mm512_loadu_ps(xc + j), x1 = _mm512_loadu_ps(xc + j + 16);
-    for (int r = 0; r < nr; ++r) {
-      a0[r] = _mm512_fmadd_ps(load(w + r * ws, j), x0, a0[r]);
-      a1[r] = _mm512_fmadd_ps(load(w + r * ws, j + 16), x1, a1[r]);
-    }
-  }
-  for (; j + 16 <= k; j += 16) {
-    const __m512 x0 = _mm512_loadu_ps(xc + j);
-    for (int r = 0; r < nr; ++r) a0[r] = _mm512_fmadd_ps(load(w + r * ws, j), x0, a0[r]);
-  }
-  for (int r = 0; r < nr; ++r) {
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
-    for (int64_t t = j; t < k; ++t) s += scalar(w + r * ws, t) * xc[t];
-    out[r] = s;
-  }
-}
-
 template <class Load, class Scalar>
 inline void dot_float512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
                          float* out, Load load, Scalar scalar) {
   with_cols(nc, [&](auto n) { dot_float512_n<decltype(n)::value>(w, x, xs, k, out, load, scalar); });
 }
 
-inline __m512 load_f32(const uint8_t* w, int64_t j) {
-  return _mm512_loadu_ps(reinterpret_cast<const float*>(w) + j);
-}
-inline float scalar_f32(const uint8_t* w, int64_t j) { return reinterpret_cast<const float*>(w)[j]; }
-
-inline __m512 load_f16(const uint8_t* w, int64_t j) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * j)));
-}
-inline float scalar_f16(const uint8_t* w, int64_t j) {
-  return _cvtsh_ss(reinterpret_cast<const uint16_t*>(w)[j]);
-}
-
-inline __m512 load_bf16(const uint8_t* w, int64_t j) {
-  const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * j)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-inline float scalar_bf16(const uint8_t* w, int64_t j) {
-  const uint32_t u = static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(w)[j]) << 16;
-  float f;
-  __builtin_memcpy(&f, &u, 4);
-  return f;
-}
-
 void dot_f32_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  dot_float512(w, x, xs, nc, k, out, load_f32, scalar_f32);
-}
-void dot_f16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  dot_float512(w, x, xs, nc, k, out, load_f16, scalar_f16);
-}
-void dot_bf16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  dot_float512(w, x, xs, nc, k, out, load_bf16, scalar_bf16);
-}
-void rows_f32_512(const uint8_t* w, size_t ws, const uint8_t* x, int64_t k, float* out) {
-  dot_float512_rows(w, ws, x, k, out, load_f32, scalar_f32);
-}
-void rows_f16_512(const uint8_t* w, size_t ws, const uint8_t* x, int64_t k, float* out) {
-  dot_float512_rows(w, ws, x, k, out, load_f16, scalar_f16);
-}
-void rows_bf16_512(const uint8_t* w, size_t ws, const uint8_t* x, int64_t k, float* out) {
-  dot_float512_rows(w, ws, x, k, out, load_bf16, scalar_bf16);
+  const auto* wf = reinterpret_cast<const float*>(w);
+  dot_float512(w, x, xs, nc, k, out, [wf](const uint8_t*, int64_t j) { return _mm512_loadu_ps(wf + j); },
+               [wf](const uint8_t*, int64_t j) { return wf[j]; });
 }
 
-const DotKernel kF32_512{ActFormat::f32, dot_f32_512, "avx512", rows_f32_512};
-const DotKernel kF16_512{ActFormat::f32, dot_f16_512, "avx512", rows_f16_512};
-const DotKernel kBF16_512{ActFormat::f32, dot_bf16_512, "avx512", rows_bf16_512};
+void dot_f16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wh = reinterpret_cast<const uint16_t*>(w);
+  dot_float512(w, x, xs, nc, k, out,
+               [wh](const uint8_t*, int64_t j) {
+                 return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + j)));
+               },
+               [wh](const uint8_t*, int64_t j) { return _cvtsh_ss(wh[j]); });
+}
+
+void dot_bf16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  const auto* wb = reinterpret_cast<const uint16_t*>(w);
+  dot_float512(w, x, xs, nc, k, out,
+               [wb](const uint8_t*, int64_t j) {
+                 const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + j)));
+                 return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+               },
+               [wb](const uint8_t*, int64_t j) {
+                 const uint32_t u = static_cast<uint32_t>(wb[j]) << 16;
+                 float f;
+                 __builtin_memcpy(&f, &u, 4);
+                 return f;
+               });
+}
+
+const DotKernel kF32_512{ActFormat::f32, dot_f32_512, "avx512"};
+const DotKernel kF16_512{ActFormat::f32, dot_f16_512, "avx512"};
+const DotKernel kBF16_512{ActFormat::f32, dot_bf16_512, "avx512"};
 
 }  // namespace
 

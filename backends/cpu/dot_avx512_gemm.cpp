@@ -211,10 +211,10 @@ void quantize_for_q4(const float* x, uint8_t* out, int64_t k) { quantize_q8r4x_r
 void quantize_for_q8(const float* x, uint8_t* out, int64_t k) { quantize_q8r4x_row(x, out, k, 7); }
 size_t q8_bytes(int64_t k) { return q8_row_bytes(k); }
 
-const GemmKernel kQ4_0_R4{r4x_bytes, quantize_for_q4, gemm<R4Tiles<false>>, "avx512-vnni", kGemmMinColsR4};
-const GemmKernel kQ8_0_R4{r4x_bytes, quantize_for_q8, gemm<R4Tiles<true>>, "avx512-vnni", kGemmMinColsR4};
-const GemmKernel kQ4_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q4_0Loader>>, "avx512-vnni", kGemmMinCols};
-const GemmKernel kQ8_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q8_0Loader>>, "avx512-vnni", kGemmMinCols};
+const GemmKernel kQ4_0_R4{r4x_bytes, quantize_for_q4, gemm<R4Tiles<false>>, "avx512-vnni"};
+const GemmKernel kQ8_0_R4{r4x_bytes, quantize_for_q8, gemm<R4Tiles<true>>, "avx512-vnni"};
+const GemmKernel kQ4_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q4_0Loader>>, "avx512-vnni"};
+const GemmKernel kQ8_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q8_0Loader>>, "avx512-vnni"};
 
 }  // namespace
 

@@ -58,18 +58,10 @@ void quantize_q8r4_row(const float* x, uint8_t* out, int64_t k);
 using DotFn = void (*)(const uint8_t* w, const uint8_t* x, size_t x_stride, int nc, int64_t k,
                        float* out);
 
-// Decode (one activation row): out[r] = dot(w + r * w_stride, x) for r < kDotRows, each
-// bit-identical to DotFn with nc = 1. Streaming several weight rows at once keeps more
-// loads in flight and loads each activation vector once for all of them.
-constexpr int kDotRows = 4;
-using DotRowsFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, int64_t k,
-                           float* out);
-
 struct DotKernel {
   ActFormat act;
   DotFn dot;
   const char* isa;
-  DotRowsFn rows;  // nullptr: decode calls dot row by row
 };
 
 // The best kernel for a weight type on this CPU, or nullptr (use the reference kernel).

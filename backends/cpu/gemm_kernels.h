@@ -40,8 +40,6 @@ struct GemmKernel {
   void (*quantize_row)(const float* x, uint8_t* out, int64_t k);  // one activation row
   void (*gemm)(const GemmArgs& a);
   const char* isa;
-  // The fewest activation columns for which this kernel beats the matvec kernel.
-  int64_t min_cols;
 };
 
 // The GEMM kernel for a weight type on this CPU, or nullptr (use the matvec kernel).
@@ -50,12 +48,7 @@ const GemmKernel* find_gemm_kernel(DType weight_type);
 
 const GemmKernel* avx512_gemm_kernel(DType weight_type);
 
-// The fewest activation columns for which the GEMM beats the matvec kernel (plain Q4_0 /
-// Q8_0 blocks). The regrouped (R4) tiles win from one column on: a 4-row x 1-column tile
-// unpacks each row's group once and reuses the column's prepared scales and re-centring
-// sums for all four rows (about 40% fewer instructions per weight byte than dot_r4_n), and
-// streams four weight rows at once, so decode runs them too.
+// The fewest activation columns for which the GEMM beats the matvec kernel.
 constexpr int64_t kGemmMinCols = 4;
-constexpr int64_t kGemmMinColsR4 = 1;
 
 }  // namespace v4::cpu
