@@ -45,22 +45,23 @@ bool single_threaded(const Tensor& node) {
 // time, so a weight row is read from memory once per step.
 // With many activation rows (prefill) a GEMM kernel, when the type has one, computes
 // register tiles of several weight rows x several activation rows instead.
+using QuantizeFn = void (*)(const float* x, uint8_t* out, int64_t k);
+
 struct MatmulJob {
   const Tensor* node;
   const cpu::DotKernel* kernel;
   const cpu::GemmKernel* gemm;  // nullptr: the matvec kernel
   const uint8_t* x;   // activations in the kernel's format
   size_t x_stride;    // bytes per activation row
+  QuantizeFn quantize;  // f32 row -> the kernel's format (nullptr: f32 activations)
 };
 
 void quantize_rows_job(void* ctx, int ith, int nth) {
   const auto* job = static_cast<const MatmulJob*>(ctx);
   const Tensor* x = job->node->src[1];
   const int64_t m = x->n_rows(), k = x->ne[0];
-  const bool r4 = job->kernel->act == cpu::ActFormat::q8r4;
-  const auto quantize = job->gemm ? job->gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
   for (int64_t r = m * ith / nth; r < m * (ith + 1) / nth; ++r)
-    quantize(
+    job->quantize(
         reinterpret_cast<const float*>(static_cast<const uint8_t*>(x->data) + r * x->nb[1]),
         const_cast<uint8_t*>(job->x) + r * job->x_stride, k);
 }
@@ -146,14 +147,17 @@ class CpuBackend final : public Backend {
         need = std::max(need, g->act_row_bytes(t->src[1]->ne[0]) * t->src[1]->n_rows());
     }
     if (need > work_.size()) work_.resize(need);
+    quantized_ = ActKey{};
   }
 
   bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {
+    quantized_ = ActKey{};
     for (size_t i = 0; i < n; ++i) {
       if (env.abort && env.abort(env.abort_user)) return false;
       const Tensor* node = nodes[i];
       if (node->op == Op::view) continue;
       if (node->op == Op::mul_mat && run_fast_matmul(node, env)) continue;
+      quantized_ = ActKey{};
       if (node->op == Op::attention || node->op == Op::kv_store) check_host_kv(*node);
       if (node->op == Op::attention) make_resident(*node);
       NodeJob job{cpu::reference_kernel(*node), node};
@@ -185,19 +189,48 @@ class CpuBackend final : public Backend {
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
     if (reference_only_ || !kernel || !x->is_contiguous()) return false;
     const cpu::GemmKernel* gemm = kernel->act != cpu::ActFormat::f32 ? gemm_for(*node) : nullptr;
-    MatmulJob job{node, kernel, gemm, static_cast<const uint8_t*>(x->data), x->nb[1]};
+    MatmulJob job{node, kernel, gemm, static_cast<const uint8_t*>(x->data), x->nb[1], nullptr};
     if (kernel->act != cpu::ActFormat::f32) {
+      const bool r4 = kernel->act == cpu::ActFormat::q8r4;
+      job.quantize = gemm ? gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
       job.x_stride = gemm ? gemm->act_row_bytes(x->ne[0]) : act_row_bytes(kernel->act, x->ne[0]);
       job.x = work_.data();
-      const int q_threads = x->n_rows() >= 4 * env.n_threads ? env.n_threads : 1;
-      env.pool->run(quantize_rows_job, &job, q_threads);
+      const ActKey key{x->data, x->n_rows(), x->ne[0], job.quantize};
+      if (!(key == quantized_)) {
+        const int q_threads = x->n_rows() >= 4 * env.n_threads ? env.n_threads : 1;
+        env.pool->run(quantize_rows_job, &job, q_threads);
+        quantized_ = key;
+      }
     }
     env.pool->run(gemm ? gemm_job : matmul_job, &job, single_threaded(*node) ? 1 : env.n_threads);
+    if (overlaps(*node, quantized_)) quantized_ = ActKey{};
     return true;
+  }
+
+  // What work_ holds: the rows of one f32 activation tensor in one kernel format. The q, k
+  // and v projections read the same normed rows, and so do gate and up: they quantise them
+  // once (measured: under 0.5% of a decode token, so a small saving, but free). The key
+  // holds only while no other node runs in between (a later node may rewrite the rows in
+  // place or reuse their memory): compute() forgets it at every other node.
+  struct ActKey {
+    const void* data = nullptr;
+    int64_t rows = 0, k = 0;
+    QuantizeFn quantize = nullptr;
+    bool operator==(const ActKey&) const = default;
+  };
+
+  // A matmul whose output memory overlaps the cached rows invalidates them.
+  static bool overlaps(const Tensor& out, const ActKey& key) {
+    if (!key.data) return false;
+    const auto* o = static_cast<const uint8_t*>(out.data);
+    const auto* d = static_cast<const uint8_t*>(key.data);
+    const size_t src_bytes = static_cast<size_t>(key.rows * key.k) * sizeof(float);
+    return o < d + src_bytes && d < o + out.nbytes();
   }
 
   bool reference_only_;
   std::vector<uint8_t> work_;  // quantised activations, sized by prepare()
+  ActKey quantized_;           // what work_ holds now
 };
 
 }  // namespace
