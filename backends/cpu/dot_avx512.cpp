@@ -64,6 +64,7 @@ const DotKernel* avx512_float_dot_kernel(DType t);
 const DotKernel* avx512_dot_kernel(DType t) {
   if (const DotKernel* k = avx512_float_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_r4_dot_kernel(t)) return k;
+  if (const DotKernel* k = avx512_x16_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_k_dot_kernel(t)) return k;
   switch (t) {
     case DType::Q4_0: return &kQ4_0;

@@ -44,7 +44,7 @@ float dot_row(const TypeTraits& tt, const uint8_t* w, const float* x, int64_t k)
     for (int64_t j = 0; j < k; ++j) sum += wf[j] * x[j];
     return sum;
   }
-  constexpr int64_t kChunk = 256;
+  constexpr int64_t kChunk = 512;  // the largest block (the X16 layouts' super-group)
   float tmp[kChunk];
   const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / tt.block_size);
   float sum = 0.0f;
@@ -212,7 +212,7 @@ void k_copy(const Tensor* node, int ith, int nth) {
   const Tensor* a = node->src[0];
   const auto to_f32 = traits(a->type).to_f32;
   const auto from_f32 = traits(node->type).from_f32;
-  constexpr int64_t kChunk = 256;
+  constexpr int64_t kChunk = 512;  // the largest block (the X16 layouts' super-group)
   float tmp[kChunk];
   const int64_t bs = traits(node->type).block_size;
   const int64_t step = std::max<int64_t>(bs, kChunk / bs * bs);
