@@ -2,7 +2,7 @@
 // regrouped Q4_0 or Q8_0 weights) times 512 activation columns, the matvec kernel
 // (one weight row x up to 8 columns per call) against the GEMM kernel (register tiles),
 // both in the same run, with 1 and 2 threads. Checks that both give the same bits.
-//   gemm_bench [--type q4_0|q8_0] [--layout x16|r4|plain] [--cols 512] [--reps 5]
+//   gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols 512] [--reps 5]
 // --layout picks the weight layout: x16 (the default where the loader uses it: AVX-512
 // VNNI), r4 (128-value groups), plain (the file's blocks, what mmap'd weights use;
 // --plain is the same).
@@ -15,6 +15,7 @@
 #include <ctime>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_features.h"
@@ -63,6 +64,12 @@ void gemm_job(void* ctx, int ith, int nth) {
 }
 
 void quantize(Problem& p, bool gemm) {
+  if (p.dot->act == cpu::ActFormat::f32) {  // float weights read the f32 rows as they are
+    p.xq_stride = static_cast<size_t>(p.k) * sizeof(float);
+    p.xq.resize(p.xq_stride * p.m);
+    std::memcpy(p.xq.data(), p.x.data(), p.xq.size());
+    return;
+  }
   p.xq_stride = gemm ? p.gemm->act_row_bytes(p.k) : cpu::act_row_bytes(p.dot->act, p.k);
   p.xq.assign(p.xq_stride * p.m, 0);
   const auto fn = gemm ? p.gemm->quantize_row : cpu::act_quantizer(p.dot->act);
@@ -107,20 +114,27 @@ int main(int argc, char** argv) {
     else if (a == "--cols" && has_value) cols = std::stoll(argv[++i]);
     else if (a == "--reps" && has_value) reps = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0] [--layout x16|r4|plain] [--cols N] "
+      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols N] "
                    "[--reps N]\n");
       return 2;
     }
   }
-  if ((type != "q4_0" && type != "q8_0") || (layout != "x16" && layout != "r4" && layout != "plain") ||
+  const DType* named = nullptr;
+  static const std::pair<const char*, DType> kTypes[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0},
+                                                         {"f16", DType::F16}, {"bf16", DType::BF16},
+                                                         {"f32", DType::F32}};
+  for (const auto& [name, t] : kTypes)
+    if (type == name) named = &t;
+  if (!named || (layout != "x16" && layout != "r4" && layout != "plain") ||
       cols < 1 || reps < 1) {
-    std::fprintf(stderr, "gemm_bench: --type must be q4_0 or q8_0, --layout x16, r4 or plain, "
+    std::fprintf(stderr, "gemm_bench: --type must be q4_0, q8_0, f16, bf16 or f32, --layout x16, r4 or plain, "
                  "--cols and --reps positive\n");
     return 2;
   }
   const bool q8 = type == "q8_0";
-  const DType file_type = q8 ? DType::Q8_0 : DType::Q4_0;
-  const DType run_type = layout == "plain" ? file_type
+  const DType file_type = *named;
+  const bool blocks = file_type == DType::Q4_0 || file_type == DType::Q8_0;  // regroupable
+  const DType run_type = layout == "plain" || !blocks ? file_type
                          : layout == "r4"  ? (q8 ? DType::Q8_0_R4 : DType::Q4_0_R4)
                                            : (q8 ? DType::Q8_0_X16 : DType::Q4_0_X16);
   Problem p{};
@@ -159,7 +173,7 @@ int main(int argc, char** argv) {
       std::printf("{\"test\":\"gemm\",\"type\":\"%s%s\",\"k\":%lld,\"n\":%lld,\"cols\":%lld,"
                   "\"threads\":%d,\"matvec_gflops\":%.1f,\"gemm_gflops\":%.1f,\"speedup\":%.2f,"
                   "\"matvec_thread_gflops\":%.1f,\"gemm_thread_gflops\":%.1f,\"bit_identical\":%s}\n",
-                  type.c_str(), layout == "plain" ? "" : ("_" + layout).c_str(), static_cast<long long>(k), static_cast<long long>(n),
+                  type.c_str(), run_type == file_type ? "" : ("_" + layout).c_str(), static_cast<long long>(k), static_cast<long long>(n),
                   static_cast<long long>(cols), threads, flop / t_old.wall * 1e-9,
                   flop / t_new.wall * 1e-9, t_old.wall / t_new.wall,
                   flop / threads / t_old.cpu * 1e-9, flop / threads / t_new.cpu * 1e-9,

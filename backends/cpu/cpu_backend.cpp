@@ -139,7 +139,8 @@ class CpuBackend final : public Backend {
       const cpu::DotKernel* k = cpu::find_dot_kernel(t->src[0]->type);
       if (k && k->act != cpu::ActFormat::f32)
         need = std::max(need, cpu::act_row_bytes(k->act, t->src[1]->ne[0]) * t->src[1]->n_rows());
-      if (const cpu::GemmKernel* g = k ? gemm_for(*t) : nullptr)
+      const cpu::GemmKernel* g = k ? gemm_for(*t) : nullptr;
+      if (g && g->quantize_row)
         need = std::max(need, g->act_row_bytes(t->src[1]->ne[0]) * t->src[1]->n_rows());
     }
     if (need > work_.size()) work_.resize(need);
@@ -184,7 +185,7 @@ class CpuBackend final : public Backend {
     const Tensor* x = node->src[1];
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
     if (reference_only_ || !kernel || !x->is_contiguous()) return false;
-    const cpu::GemmKernel* gemm = kernel->act != cpu::ActFormat::f32 ? gemm_for(*node) : nullptr;
+    const cpu::GemmKernel* gemm = gemm_for(*node);
     MatmulJob job{node, kernel, gemm, static_cast<const uint8_t*>(x->data), x->nb[1], nullptr};
     if (kernel->act != cpu::ActFormat::f32) {
       job.quantize = gemm ? gemm->quantize_row : cpu::act_quantizer(kernel->act);

@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include "backends/cpu/avx512_blocks.h"
+#include "backends/cpu/avx512_float_loads.h"
 #include "backends/cpu/avx512_gemm_driver.h"
 #include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
@@ -172,6 +173,52 @@ void Q8Tiles<T>::tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, 
     for (int r = 0; r < nr; ++r) out[c * os + r] = hsum256(_mm256_add_ps(fold512(acc[r][c]), tail[r][c]));
 }
 
+// Float weights (F32, F16, BF16; L converts 16 at a time) against f32 activations: the
+// arithmetic of dot_float512_n (dot_avx512.cpp) per (row, column), two accumulators taking
+// alternate 16-value steps, so a tile's result equals the matvec's bit for bit. The matvec
+// reuses a converted weight vector for up to 8 columns but streams every column from L2
+// for every row; the tile keeps 4 rows' steps in registers for 3 columns at a time and the
+// driver keeps a panel of columns in L2 while the rows stream through once.
+template <class L>
+struct FloatTiles {
+  static constexpr int kRows = kTileRows, kCols = kTileCols;
+  template <int nr, int nc>
+  static void step(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t j,
+                   __m512 (&acc)[nr][nc]) {
+    __m512 wv[nr];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r) wv[r] = L::load(w + r * ws, j);
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c) {
+      const __m512 xv = _mm512_loadu_ps(reinterpret_cast<const float*>(x + c * xs) + j);
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
+    }
+  }
+
+  template <int nr, int nc>
+  static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
+                   size_t os) {
+    __m512 a0[nr][nc], a1[nr][nc];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r)
+#pragma GCC unroll 16
+      for (int c = 0; c < nc; ++c) a0[r][c] = a1[r][c] = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+      step<nr, nc>(w, ws, x, xs, j, a0);
+      step<nr, nc>(w, ws, x, xs, j + 16, a1);
+    }
+    for (; j + 16 <= k; j += 16) step<nr, nc>(w, ws, x, xs, j, a0);
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c)
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r)
+        out[c * os + r] = float_dot_finish<L>(a0[r][c], a1[r][c], w + r * ws,
+                                              reinterpret_cast<const float*>(x + c * xs), j, k);
+  }
+};
+
 using gemm_driver::gemm;
 
 size_t r4x_bytes(int64_t k) { return q8r4x_row_bytes(k); }
@@ -181,6 +228,11 @@ size_t q8_bytes(int64_t k) { return q8_row_bytes(k); }
 
 const GemmKernel kQ4_0_R4{r4x_bytes, quantize_for_q4, gemm<R4Tiles<false>>, "avx512-vnni"};
 const GemmKernel kQ8_0_R4{r4x_bytes, quantize_for_q8, gemm<R4Tiles<true>>, "avx512-vnni"};
+size_t f32_bytes(int64_t k) { return static_cast<size_t>(k) * sizeof(float); }
+// Float kernels read the activation rows as they are: no quantiser.
+const GemmKernel kF32{f32_bytes, nullptr, gemm<FloatTiles<F32Load>>, "avx512"};
+const GemmKernel kF16{f32_bytes, nullptr, gemm<FloatTiles<F16Load>>, "avx512"};
+const GemmKernel kBF16{f32_bytes, nullptr, gemm<FloatTiles<BF16Load>>, "avx512"};
 const GemmKernel kQ4_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q4_0Loader>>, "avx512-vnni"};
 const GemmKernel kQ8_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q8_0Loader>>, "avx512-vnni"};
 
@@ -192,6 +244,9 @@ const GemmKernel* avx512_gemm_kernel(DType t) {
     case DType::Q8_0_R4: return &kQ8_0_R4;
     case DType::Q4_0: return &kQ4_0;
     case DType::Q8_0: return &kQ8_0;
+    case DType::F32: return &kF32;
+    case DType::F16: return &kF16;
+    case DType::BF16: return &kBF16;
     default: return avx512_x16_gemm_kernel(t);
   }
 }
