@@ -217,7 +217,8 @@ const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni"};
 
 }  // namespace
 
-const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : nullptr; }
+const DotKernel* avx512_k4_dot_kernel(DType t);
+const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : avx512_k4_dot_kernel(t); }
 
 }  // namespace v4::cpu
 

@@ -106,6 +106,7 @@ size_t act_row_bytes(ActFormat f, int64_t k) {
   switch (f) {
     case ActFormat::q8r4: return q8r4_row_bytes(k);
     case ActFormat::q8x16: return q8x16_row_bytes(k);
+    case ActFormat::q8k: return q8k_row_bytes(k);
     default: return q8_row_bytes(k);
   }
 }
@@ -114,6 +115,9 @@ ActQuantizeFn act_quantizer(ActFormat f) {
   switch (f) {
     case ActFormat::q8r4: return quantize_q8r4_row;
     case ActFormat::q8x16: return quantize_q8x16_row;
+#if defined(__x86_64__)
+    case ActFormat::q8k: return quantize_q8k_row;
+#endif
     default: return quantize_q8_row;
   }
 }
