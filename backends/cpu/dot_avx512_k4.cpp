@@ -11,14 +11,18 @@
 // with the activations' block sums d_j * sum(q_j), which the quantiser stores.
 //
 // Result per (row, column): the 16-lane accumulator folded like the other kernels, minus
-// the 8-lane minimum accumulator's sum; the same order for any number of columns, so
+// the 8-lane minimum accumulator's sum. The matvec is the GEMM's 1 x nc tile, so every
+// (row, column) gets the same operations whatever the tile or the number of columns, and
 // prefill equals decode bit for bit.
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
+#include "backends/cpu/avx512_gemm_driver.h"
 #include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
+#include "backends/cpu/gemm_kernels.h"
 #include "lib/core/quant/quant.h"
 
 namespace v4::cpu {
@@ -74,67 +78,95 @@ inline void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, __m256* 
   *mn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dmin)), floats(m));
 }
 
-template <bool kQ5, int NC>
-void dot_k4_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
-  constexpr int nc = NC;
+// Register tiles of nr weight rows x nc activation columns (the GEMM driver's contract,
+// avx512_gemm_driver.h); the matvec is the 1 x nc tile, so prefill equals decode.
+template <bool kQ5>
+struct K4Tiles {
+  static constexpr int kRows = 4, kCols = 2;
   using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
-  const auto* wb = reinterpret_cast<const Block*>(w);
-  const __m512i nib = _mm512_set1_epi8(0x0f);
-  // Lane l of vector v takes the scale of sub-block kPair[v][l / 8].
-  __m512i pick[4];
-  __m512i bit[4];  // Q5_K: the qh bit of each byte's sub-block
-#pragma GCC unroll 4
-  for (int v = 0; v < 4; ++v) {
-    pick[v] = _mm512_inserti64x4(_mm512_set1_epi32(kPair[v][0]), _mm256_set1_epi32(kPair[v][1]), 1);
-    bit[v] = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kPair[v][0])),
-                                _mm256_set1_epi8(static_cast<char>(1 << kPair[v][1])), 1);
-  }
-  __m512 acc[kMaxCols];
-  __m256 accm[kMaxCols];
-  for (int c = 0; c < nc; ++c) {
-    acc[c] = _mm512_setzero_ps();
-    accm[c] = _mm256_setzero_ps();
-  }
-  for (int64_t i = 0; i < k / 256; ++i) {
-    const Block& b = wb[i];
-    __m256 sc8, mn8;
-    k4_scales(b.scales, b.d, b.dmin, &sc8, &mn8);
-    __m512 sw[4];
-    __m512i q[4];
-    const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
-    q[0] = _mm512_and_si512(raw0, nib);
-    q[1] = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), nib);
-    q[2] = _mm512_and_si512(raw1, nib);
-    q[3] = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), nib);
-    if constexpr (kQ5) {
+
+  // Vector v of a super-block's unpacked values (sub-blocks kPair[v]), unsigned.
+  static __m512i unpack(const Block& b, int v) {
+    const __m512i raw = _mm512_loadu_si512(b.qs + 64 * (v >> 1));
+    const __m512i q = _mm512_and_si512((v & 1) ? _mm512_srli_epi16(raw, 4) : raw, _mm512_set1_epi8(0x0f));
+    if constexpr (!kQ5) {
+      return q;
+    } else {
       const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v)
-        q[v] = _mm512_mask_add_epi8(q[v], _mm512_test_epi8_mask(qh, bit[v]), q[v], _mm512_set1_epi8(16));
+      const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kPair[v][0])),
+                                             _mm256_set1_epi8(static_cast<char>(1 << kPair[v][1])), 1);
+      return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
     }
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) sw[v] = _mm512_permutexvar_ps(pick[v], _mm512_castps256_ps512(sc8));
-    for (int c = 0; c < nc; ++c) {
-      const uint8_t* xr = x + c * xs + i * 544;
-      const float* xd = reinterpret_cast<const float*>(xr + 256);
+  }
+
+  template <int nr, int nc>
+  static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
+                   size_t os) {
+    __m512 acc[nr][nc];
+    __m256 accm[nr][nc];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r)
+#pragma GCC unroll 16
+      for (int c = 0; c < nc; ++c) {
+        acc[r][c] = _mm512_setzero_ps();
+        accm[r][c] = _mm256_setzero_ps();
+      }
+    for (int64_t i = 0; i < k / 256; ++i) {
+      const uint8_t* xi = x + i * 544;
+      __m256 sc8[nr], mn8[nr];
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r) {
+        const Block& b = reinterpret_cast<const Block*>(w + r * ws)[i];
+        k4_scales(b.scales, b.d, b.dmin, &sc8[r], &mn8[r]);
+      }
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
-        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[v], _mm512_loadu_si512(xr + 64 * v));
-        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(sw[v], _mm512_loadu_ps(xd + 16 * v)), _mm512_cvtepi32_ps(dot), acc[c]);
+        // Lane l takes the scale of sub-block kPair[v][l / 8].
+        const __m512i pick =
+            _mm512_inserti64x4(_mm512_set1_epi32(kPair[v][0]), _mm256_set1_epi32(kPair[v][1]), 1);
+        __m512i q[nr];
+        __m512 sw[nr];
+#pragma GCC unroll 16
+        for (int r = 0; r < nr; ++r) {
+          q[r] = unpack(reinterpret_cast<const Block*>(w + r * ws)[i], v);
+          sw[r] = _mm512_permutexvar_ps(pick, _mm512_castps256_ps512(sc8[r]));
+        }
+#pragma GCC unroll 16
+        for (int c = 0; c < nc; ++c) {
+          const __m512i xv = _mm512_loadu_si512(xi + c * xs + 64 * v);
+          const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(xi + c * xs + 256) + 16 * v);
+#pragma GCC unroll 16
+          for (int r = 0; r < nr; ++r) {
+            const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[r], xv);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(sw[r], dx), _mm512_cvtepi32_ps(dot), acc[r][c]);
+          }
+        }
       }
-      accm[c] = _mm256_fmadd_ps(mn8, _mm256_loadu_ps(reinterpret_cast<const float*>(xr + 512)), accm[c]);
+#pragma GCC unroll 16
+      for (int c = 0; c < nc; ++c) {
+        const __m256 sums = _mm256_loadu_ps(reinterpret_cast<const float*>(xi + c * xs + 512));
+#pragma GCC unroll 16
+        for (int r = 0; r < nr; ++r) accm[r][c] = _mm256_fmadd_ps(mn8[r], sums, accm[r][c]);
+      }
     }
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c)
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r) out[c * os + r] = hsum256(fold512(acc[r][c])) - hsum256(accm[r][c]);
   }
-  for (int c = 0; c < nc; ++c) out[c] = hsum256(fold512(acc[c])) - hsum256(accm[c]);
-}
+};
 
 template <bool kQ5>
 void dot_k4(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  with_cols(nc, [&](auto n) { dot_k4_n<kQ5, decltype(n)::value>(w, x, xs, k, out); });
+  with_cols(nc, [&](auto n) { K4Tiles<kQ5>::template tile<1, decltype(n)::value>(w, 0, x, xs, k, out, 1); });
 }
+
+size_t q8k_bytes(int64_t k) { return q8k_row_bytes(k); }
 
 const DotKernel kQ4_K{ActFormat::q8k, dot_k4<false>, "avx512-vnni"};
 const DotKernel kQ5_K{ActFormat::q8k, dot_k4<true>, "avx512-vnni"};
+const GemmKernel kQ4_K_Gemm{q8k_bytes, quantize_q8k_row, gemm_driver::gemm<K4Tiles<false>>, "avx512-vnni"};
+const GemmKernel kQ5_K_Gemm{q8k_bytes, quantize_q8k_row, gemm_driver::gemm<K4Tiles<true>>, "avx512-vnni"};
 
 }  // namespace
 
@@ -142,6 +174,14 @@ const DotKernel* avx512_k4_dot_kernel(DType t) {
   switch (t) {
     case DType::Q4_K: return &kQ4_K;
     case DType::Q5_K: return &kQ5_K;
+    default: return nullptr;
+  }
+}
+
+const GemmKernel* avx512_k4_gemm_kernel(DType t) {
+  switch (t) {
+    case DType::Q4_K: return &kQ4_K_Gemm;
+    case DType::Q5_K: return &kQ5_K_Gemm;
     default: return nullptr;
   }
 }
