@@ -73,7 +73,8 @@ int64_t mismatches(const GemmCase& c, int64_t split) {
 
 TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][gemm]") {
   for (DType t : {DType::Q4_0_X16, DType::Q8_0_X16, DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0,
-                  DType::Q8_0, DType::F16, DType::BF16, DType::F32, DType::Q4_K, DType::Q5_K}) {
+                  DType::Q8_0, DType::F16, DType::BF16, DType::F32, DType::Q4_K, DType::Q5_K,
+                  DType::Q6_K}) {
     if (!cpu::find_gemm_kernel(t) || !cpu::find_dot_kernel(t)) {
       WARN("no GEMM kernel for " << type_name(t) << " on this CPU (" << cpu::cpu_kernel_family()
                                  << "): nothing to compare");
