@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/dequant_avx2.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
 
@@ -144,26 +145,35 @@ void dot_bf16(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
             });
 }
 
-// Any other type: its reference dequantiser fills 256 floats on the stack, which are then
-// multiplied with every activation row (fused dequantisation; the weights are still read
-// from memory once).
+// Any other type: a dequantiser fills 256 floats on the stack, which are then multiplied
+// with every activation row (fused dequantisation; the weights are still read from memory
+// once). The K-quants have AVX2 dequantisers (dot_avx2_dequant.cpp); the others use the
+// reference's.
 template <DType T, int nc>
 void dot_dequant_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
   const TypeTraits& tt = traits(T);
+  static const DequantFn to_f32 = avx2_dequantizer(T) ? avx2_dequantizer(T) : tt.to_f32;
   alignas(32) float tmp[256];
   const int64_t chunk = std::max<int64_t>(tt.block_size, 256 / tt.block_size * tt.block_size);
-  __m256 acc[kMaxCols];
-  for (int c = 0; c < nc; ++c) acc[c] = _mm256_setzero_ps();
+  // Two accumulators per column (even and odd 8-value steps): one chain of dependent FMAs
+  // was the limit in decode.
+  __m256 acc[kMaxCols], acc2[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = acc2[c] = _mm256_setzero_ps();
   for (int64_t j = 0; j < k; j += chunk) {
     const int64_t n = std::min(chunk, k - j);  // whole blocks, a multiple of 8 values
-    tt.to_f32(w + (j / tt.block_size) * tt.block_bytes, tmp, n);
+    to_f32(w + (j / tt.block_size) * tt.block_bytes, tmp, n);
     for (int c = 0; c < nc; ++c) {
       const float* xc = reinterpret_cast<const float*>(x + c * xs) + j;
-      for (int64_t e = 0; e < n; e += 8)
+      int64_t e = 0;
+      for (; e + 16 <= n; e += 16) {
+        acc[c] = _mm256_fmadd_ps(_mm256_load_ps(tmp + e), _mm256_loadu_ps(xc + e), acc[c]);
+        acc2[c] = _mm256_fmadd_ps(_mm256_load_ps(tmp + e + 8), _mm256_loadu_ps(xc + e + 8), acc2[c]);
+      }
+      for (; e < n; e += 8)
         acc[c] = _mm256_fmadd_ps(_mm256_load_ps(tmp + e), _mm256_loadu_ps(xc + e), acc[c]);
     }
   }
-  for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]);
+  for (int c = 0; c < nc; ++c) out[c] = hsum(_mm256_add_ps(acc[c], acc2[c]));
 }
 
 template <DType T>
