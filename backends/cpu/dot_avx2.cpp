@@ -3,10 +3,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "backends/cpu/dequant_avx2.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
+#include "lib/core/quant/quant.h"
 
 namespace v4::cpu {
 namespace {
@@ -77,6 +79,59 @@ void dot_q8_0(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, 
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
   };
   dot_blocks_q8<decltype(unpack), BlockQ8_0>(w, x, xs, nc, k, out, unpack);
+}
+
+// Q4_K / Q5_K against q8s activations. Sub-block j of a super-block is q8 block 8i + j; its
+// 32 unsigned values (a nibble, plus 16 for Q5_K's fifth bit) meet the block's int8 values in
+// one maddubs + madd, scaled by d * sc_j * dx; the minimums meet the blocks' sums (8-wide fma
+// per super-block). The same operations for any number of columns: prefill equals decode.
+template <bool kQ5, int nc>
+void dot_k4_avx2_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
+  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
+  const auto* wb = reinterpret_cast<const Block*>(w);
+  const size_t so = q8_scales_offset(k), ss = q8_row_bytes(k);
+  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  __m256 acc[kMaxCols], accm[kMaxCols];
+  for (int c = 0; c < nc; ++c) acc[c] = accm[c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < k / 256; ++i) {
+    const Block& b = wb[i];
+    const float d = _cvtsh_ss(b.d), dmin = _cvtsh_ss(b.dmin);
+    alignas(32) float sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) {
+      uint8_t a, m;
+      k4_scale_min(j, b.scales, &a, &m);
+      sc[j] = d * static_cast<float>(a);
+      mn[j] = dmin * static_cast<float>(m);
+    }
+    const __m256 mn8 = _mm256_load_ps(mn);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
+    for (int j = 0; j < 8; ++j) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * (j / 2)));
+      __m256i q = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(raw, 4) : raw, nib);
+      if constexpr (kQ5) {
+        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << j));
+        q = _mm256_add_epi8(q, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit),
+                                                _mm256_set1_epi8(16)));
+      }
+      for (int c = 0; c < nc; ++c) {
+        const uint8_t* xr = x + c * xs;
+        const int64_t blk = 8 * i + j;
+        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 32 * blk));
+        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(q, qx), ones);
+        const __m256 s = _mm256_set1_ps(sc[j] * reinterpret_cast<const float*>(xr + so)[blk]);
+        acc[c] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(dot), acc[c]);
+      }
+    }
+    for (int c = 0; c < nc; ++c)
+      accm[c] = _mm256_fmadd_ps(mn8, _mm256_loadu_ps(reinterpret_cast<const float*>(x + c * xs + ss) + 8 * i), accm[c]);
+  }
+  for (int c = 0; c < nc; ++c) out[c] = hsum(acc[c]) - hsum(accm[c]);
+}
+
+template <bool kQ5>
+void dot_k4_avx2(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  with_cols(nc, [&](auto n) { dot_k4_avx2_n<kQ5, decltype(n)::value>(w, x, xs, k, out); });
 }
 
 // Float weights: Load converts 8 weights to f32. Two accumulators per column.
@@ -188,6 +243,8 @@ const DotKernel kF16{ActFormat::f32, dot_f16, "avx2"};
 const DotKernel kBF16{ActFormat::f32, dot_bf16, "avx2"};
 template <DType T>
 const DotKernel kDequant{ActFormat::f32, dot_dequant<T>, "avx2-dequant"};
+const DotKernel kQ4_K{ActFormat::q8s, dot_k4_avx2<false>, "avx2"};
+const DotKernel kQ5_K{ActFormat::q8s, dot_k4_avx2<true>, "avx2"};
 
 }  // namespace
 
@@ -231,8 +288,8 @@ const DotKernel* avx2_dot_kernel(DType t) {
     case DType::Q4_1: return &kDequant<DType::Q4_1>;
     case DType::Q5_0: return &kDequant<DType::Q5_0>;
     case DType::Q5_1: return &kDequant<DType::Q5_1>;
-    case DType::Q4_K: return &kDequant<DType::Q4_K>;
-    case DType::Q5_K: return &kDequant<DType::Q5_K>;
+    case DType::Q4_K: return &kQ4_K;
+    case DType::Q5_K: return &kQ5_K;
     case DType::Q6_K: return &kDequant<DType::Q6_K>;
     case DType::FP8_B32: return &kDequant<DType::FP8_B32>;
     default: return nullptr;

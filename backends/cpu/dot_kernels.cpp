@@ -108,6 +108,7 @@ size_t act_row_bytes(ActFormat f, int64_t k) {
     case ActFormat::q8x16: return q8x16_row_bytes(k);
     case ActFormat::q8k: return q8k_row_bytes(k);
     case ActFormat::q8q: return q8q_row_bytes(k);
+    case ActFormat::q8s: return q8s_row_bytes(k);
     default: return q8_row_bytes(k);
   }
 }
@@ -117,10 +118,23 @@ ActQuantizeFn act_quantizer(ActFormat f) {
     case ActFormat::q8r4: return quantize_q8r4_row;
     case ActFormat::q8x16: return quantize_q8x16_row;
     case ActFormat::q8q: return quantize_q8q_row;
+    case ActFormat::q8s: return quantize_q8s_row;
 #if defined(__x86_64__)
     case ActFormat::q8k: return quantize_q8k_row;
 #endif
     default: return quantize_q8_row;
+  }
+}
+
+void quantize_q8s_row(const float* x, uint8_t* out, int64_t k) {
+  quantize_q8_row(x, out, k);
+  const auto* q = reinterpret_cast<const int8_t*>(out);
+  const auto* d = reinterpret_cast<const float*>(out + q8_scales_offset(k));
+  auto* s = reinterpret_cast<float*>(out + q8_row_bytes(k));
+  for (int64_t b = 0; b < k / 32; ++b) {
+    int32_t sum = 0;
+    for (int e = 0; e < 32; ++e) sum += q[32 * b + e];
+    s[b] = d[b] * static_cast<float>(sum);
   }
 }
 

@@ -53,7 +53,9 @@ inline void with_cols(int nc, F&& f) {
 // q8q: for the Q6_K kernels, per 64-value quarter, 192 bytes: int8 q[64], int32 start[16]
 // (lane l: -32 times the sum of q[4l .. 4l + 3], the re-centring of the weights' unsigned
 // 6-bit values), float d[16] (lane l: the scale of the 32-value block holding q[4l]).
-enum class ActFormat { f32, q8, q8r4, q8x16, q8k, q8q };
+// q8s: the q8 format followed by float s[k / 32] (d_b times the sum of block b's q), for the
+// AVX2 Q4_K / Q5_K kernels (the weights' minimums meet the blocks' sums).
+enum class ActFormat { f32, q8, q8r4, q8x16, q8k, q8q, q8s };
 
 constexpr size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
 inline size_t q8_row_bytes(int64_t k) { return q8_scales_offset(k) + static_cast<size_t>(k / 32) * 4; }
@@ -79,7 +81,10 @@ inline size_t q8q_row_bytes(int64_t k) { return static_cast<size_t>(k / 64) * 19
 // Same values as quantize_q8_row, in the q8q format (k a multiple of 64).
 void quantize_q8q_row(const float* x, uint8_t* out, int64_t k);
 
-// Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16, q8k, q8q).
+inline size_t q8s_row_bytes(int64_t k) { return q8_row_bytes(k) + static_cast<size_t>(k / 32) * 4; }
+void quantize_q8s_row(const float* x, uint8_t* out, int64_t k);
+
+// Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16, q8k, q8q, q8s).
 size_t act_row_bytes(ActFormat f, int64_t k);
 using ActQuantizeFn = void (*)(const float* x, uint8_t* out, int64_t k);
 ActQuantizeFn act_quantizer(ActFormat f);
