@@ -1,12 +1,10 @@
-// AVX2 dequantisers for the K-quants (Q4_K, Q5_K, Q6_K), for the fused-dequantisation dot
-// kernel on CPUs without AVX-512 VNNI (most desktop CPUs before AVX-512 came back). The
-// reference dequantisers are scalar, and they were the whole cost of that kernel: Q4_K_M
-// decoded about 30x slower than Q4_0. These compute the reference's arithmetic operation by
-// operation (the same products and differences, each rounded once, no fused multiply-add),
-// so their floats are the reference's bit for bit (tests/unit/test_fast_kernels.cpp).
+// An AVX2 dequantiser for Q6_K, for the fused-dequantisation dot kernel on CPUs without
+// AVX-512 VNNI (Q4_K and Q5_K have integer kernels there). The reference dequantiser is
+// scalar and was the whole cost of that kernel. This one computes the reference's arithmetic
+// operation by operation (the same products, each rounded once, no fused multiply-add), so
+// its floats are the reference's bit for bit (tests/unit/test_fast_kernels.cpp).
 #include <immintrin.h>
 
-#include <type_traits>
 
 #include "backends/cpu/dequant_avx2.h"
 #include "lib/core/quant/quant.h"
@@ -15,17 +13,6 @@ namespace v4::cpu {
 
 namespace {
 
-// 32 unsigned bytes -> 32 floats, each y = a * float(q) - b (a, b per 8-value group given
-// for the 4 groups).
-inline void store_affine(__m256i q, const float* a, const float* b, float* y) {
-  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-  for (int g = 0; g < 4; ++g) {
-    const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[g]));
-    _mm256_storeu_ps(y + 8 * g, _mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(a[g]), f), _mm256_set1_ps(b[g])));
-  }
-}
-
 // 32 signed bytes -> 32 floats, y = a * float(q) (a per 8-value group).
 inline void store_scaled(__m256i q, const float* a, float* y) {
   const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
@@ -33,36 +20,6 @@ inline void store_scaled(__m256i q, const float* a, float* y) {
   for (int g = 0; g < 4; ++g) {
     const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[g]));
     _mm256_storeu_ps(y + 8 * g, _mm256_mul_ps(_mm256_set1_ps(a[g]), f));
-  }
-}
-
-template <bool kQ5>
-void dequantize_k4(const void* src, float* dst, int64_t n) {
-  using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
-  const auto* blocks = static_cast<const Block*>(src);
-  const __m256i nib = _mm256_set1_epi8(0x0f);
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const Block& b = blocks[i];
-    const float d = _cvtsh_ss(b.d), min = _cvtsh_ss(b.dmin);
-    __m256i qh = _mm256_setzero_si256();
-    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh));
-    float* y = dst + i * kQK_K;
-    for (int jj = 0; jj < 4; ++jj) {  // 64 values: sub-blocks 2jj (low nibbles), 2jj + 1
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * jj));
-      __m256i q[2] = {_mm256_and_si256(raw, nib), _mm256_and_si256(_mm256_srli_epi16(raw, 4), nib)};
-      for (int h = 0; h < 2; ++h) {
-        if constexpr (kQ5) {  // bit 2jj + h of qh[l] adds 16
-          const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (2 * jj + h)));
-          const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-          q[h] = _mm256_add_epi8(q[h], _mm256_and_si256(set, _mm256_set1_epi8(16)));
-        }
-        uint8_t sc, m;
-        k4_scale_min(2 * jj + h, b.scales, &sc, &m);
-        const float a = d * static_cast<float>(sc), c = min * static_cast<float>(m);
-        const float as[4] = {a, a, a, a}, cs[4] = {c, c, c, c};
-        store_affine(q[h], as, cs, y + 64 * jj + 32 * h);
-      }
-    }
   }
 }
 
@@ -103,8 +60,6 @@ void dequantize_q6_k_avx2(const void* src, float* dst, int64_t n) {
 
 DequantFn avx2_dequantizer(DType t) {
   switch (t) {
-    case DType::Q4_K: return dequantize_k4<false>;
-    case DType::Q5_K: return dequantize_k4<true>;
     case DType::Q6_K: return dequantize_q6_k_avx2;
     default: return nullptr;
   }
