@@ -5,7 +5,6 @@
 // its floats are the reference's bit for bit (tests/unit/test_fast_kernels.cpp).
 #include <immintrin.h>
 
-
 #include "backends/cpu/dequant_avx2.h"
 #include "lib/core/quant/quant.h"
 
