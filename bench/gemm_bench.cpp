@@ -2,8 +2,10 @@
 // regrouped Q4_0 or Q8_0 weights) times 512 activation columns, the matvec kernel
 // (one weight row x up to 8 columns per call) against the GEMM kernel (register tiles),
 // both in the same run, with 1 and 2 threads. Checks that both give the same bits.
-//   gemm_bench [--type q4_0|q8_0] [--plain] [--cols 512] [--reps 5]
-// --plain keeps the file's block layout (what mmap'd weights use) instead of regrouping.
+//   gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols 512] [--reps 5]
+// --layout picks the weight layout: x16 (the default where the loader uses it: AVX-512
+// VNNI), r4 (128-value groups), plain (the file's blocks, what mmap'd weights use;
+// --plain is the same).
 // Prints one JSON object per measurement; GFLOP/s counts 2 k n m per matmul.
 #include <algorithm>
 #include <chrono>
@@ -13,13 +15,14 @@
 #include <ctime>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/gemm_kernels.h"
 #include "lib/core/dtype.h"
-#include "lib/core/quant/repack.h"
+#include "backends/cpu/weight_layout.h"
 #include "lib/core/threadpool.h"
 
 using namespace v4;
@@ -61,10 +64,15 @@ void gemm_job(void* ctx, int ith, int nth) {
 }
 
 void quantize(Problem& p, bool gemm) {
-  const bool r4 = p.dot->act == cpu::ActFormat::q8r4;
-  p.xq_stride = gemm ? p.gemm->act_row_bytes(p.k) : r4 ? cpu::q8r4_row_bytes(p.k) : cpu::q8_row_bytes(p.k);
+  if (p.dot->act == cpu::ActFormat::f32) {  // float weights read the f32 rows as they are
+    p.xq_stride = static_cast<size_t>(p.k) * sizeof(float);
+    p.xq.resize(p.xq_stride * p.m);
+    std::memcpy(p.xq.data(), p.x.data(), p.xq.size());
+    return;
+  }
+  p.xq_stride = gemm ? p.gemm->act_row_bytes(p.k) : cpu::act_row_bytes(p.dot->act, p.k);
   p.xq.assign(p.xq_stride * p.m, 0);
-  const auto fn = gemm ? p.gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
+  const auto fn = gemm ? p.gemm->quantize_row : cpu::act_quantizer(p.dot->act);
   for (int64_t r = 0; r < p.m; ++r) fn(p.x.data() + r * p.k, p.xq.data() + r * p.xq_stride, p.k);
 }
 
@@ -96,26 +104,39 @@ int main(int argc, char** argv) {
   std::string type = "q4_0";
   int64_t cols = 512;
   int reps = 5;
-  bool plain = false;
+  std::string layout = "x16";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
-    if (a == "--plain") plain = true;
+    if (a == "--plain") layout = "plain";
+    else if (a == "--layout" && has_value) layout = argv[++i];
     else if (a == "--type" && has_value) type = argv[++i];
     else if (a == "--cols" && has_value) cols = std::stoll(argv[++i]);
     else if (a == "--reps" && has_value) reps = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0] [--plain] [--cols N] [--reps N]\n");
+      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols N] "
+                   "[--reps N]\n");
       return 2;
     }
   }
-  if ((type != "q4_0" && type != "q8_0") || cols < 1 || reps < 1) {
-    std::fprintf(stderr, "gemm_bench: --type must be q4_0 or q8_0, --cols and --reps positive\n");
+  const DType* named = nullptr;
+  static const std::pair<const char*, DType> kTypes[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0},
+                                                         {"f16", DType::F16}, {"bf16", DType::BF16},
+                                                         {"f32", DType::F32}};
+  for (const auto& [name, t] : kTypes)
+    if (type == name) named = &t;
+  if (!named || (layout != "x16" && layout != "r4" && layout != "plain") ||
+      cols < 1 || reps < 1) {
+    std::fprintf(stderr, "gemm_bench: --type must be q4_0, q8_0, f16, bf16 or f32, --layout x16, r4 or plain, "
+                 "--cols and --reps positive\n");
     return 2;
   }
   const bool q8 = type == "q8_0";
-  const DType file_type = q8 ? DType::Q8_0 : DType::Q4_0;
-  const DType run_type = plain ? file_type : q8 ? DType::Q8_0_R4 : DType::Q4_0_R4;
+  const DType file_type = *named;
+  const bool blocks = file_type == DType::Q4_0 || file_type == DType::Q8_0;  // regroupable
+  const DType run_type = layout == "plain" || !blocks ? file_type
+                         : layout == "r4"  ? (q8 ? DType::Q8_0_R4 : DType::Q4_0_R4)
+                                           : (q8 ? DType::Q8_0_X16 : DType::Q4_0_X16);
   Problem p{};
   p.dot = cpu::find_dot_kernel(run_type);
   p.gemm = cpu::find_gemm_kernel(run_type);
@@ -136,7 +157,7 @@ int main(int argc, char** argv) {
     p.w_stride = row_bytes(file_type, k);
     p.w.assign(p.w_stride * n, 0);
     traits(file_type).from_f32(wf.data(), p.w.data(), k * n);
-    if (!plain) (q8 ? repack_q8_0_to_r4 : repack_q4_0_to_r4)(p.w.data(), k / 128 * n);
+    if (run_type != file_type) cpu::convert_weight_layout(p.w.data(), file_type, run_type, k, n);
     p.x.resize(k * cols);
     for (float& v : p.x) v = dist(rng);
     p.out.assign(n * cols, 0.0f);
@@ -152,7 +173,7 @@ int main(int argc, char** argv) {
       std::printf("{\"test\":\"gemm\",\"type\":\"%s%s\",\"k\":%lld,\"n\":%lld,\"cols\":%lld,"
                   "\"threads\":%d,\"matvec_gflops\":%.1f,\"gemm_gflops\":%.1f,\"speedup\":%.2f,"
                   "\"matvec_thread_gflops\":%.1f,\"gemm_thread_gflops\":%.1f,\"bit_identical\":%s}\n",
-                  type.c_str(), plain ? "" : "_r4", static_cast<long long>(k), static_cast<long long>(n),
+                  type.c_str(), run_type == file_type ? "" : ("_" + layout).c_str(), static_cast<long long>(k), static_cast<long long>(n),
                   static_cast<long long>(cols), threads, flop / t_old.wall * 1e-9,
                   flop / t_new.wall * 1e-9, t_old.wall / t_new.wall,
                   flop / threads / t_old.cpu * 1e-9, flop / threads / t_new.cpu * 1e-9,

@@ -104,10 +104,6 @@ void gemm_job(void* ctx, int ith, int nth) {
   if (a.row_begin < a.row_end) job->gemm->gemm(a);
 }
 
-size_t act_row_bytes(cpu::ActFormat f, int64_t k) {
-  return f == cpu::ActFormat::q8r4 ? cpu::q8r4_row_bytes(k) : cpu::q8_row_bytes(k);
-}
-
 // The GEMM kernel for a matmul node, or nullptr where the matvec kernel runs.
 const cpu::GemmKernel* gemm_for(const Tensor& node) {
   if (node.src[1]->n_rows() < cpu::kGemmMinCols || node.nb[1] % sizeof(float) != 0) return nullptr;
@@ -142,8 +138,9 @@ class CpuBackend final : public Backend {
       if (t->op != Op::mul_mat) continue;
       const cpu::DotKernel* k = cpu::find_dot_kernel(t->src[0]->type);
       if (k && k->act != cpu::ActFormat::f32)
-        need = std::max(need, act_row_bytes(k->act, t->src[1]->ne[0]) * t->src[1]->n_rows());
-      if (const cpu::GemmKernel* g = k ? gemm_for(*t) : nullptr)
+        need = std::max(need, cpu::act_row_bytes(k->act, t->src[1]->ne[0]) * t->src[1]->n_rows());
+      const cpu::GemmKernel* g = k ? gemm_for(*t) : nullptr;
+      if (g && g->quantize_row)
         need = std::max(need, g->act_row_bytes(t->src[1]->ne[0]) * t->src[1]->n_rows());
     }
     if (need > work_.size()) work_.resize(need);
@@ -188,12 +185,11 @@ class CpuBackend final : public Backend {
     const Tensor* x = node->src[1];
     const cpu::DotKernel* kernel = cpu::find_dot_kernel(node->src[0]->type);
     if (reference_only_ || !kernel || !x->is_contiguous()) return false;
-    const cpu::GemmKernel* gemm = kernel->act != cpu::ActFormat::f32 ? gemm_for(*node) : nullptr;
+    const cpu::GemmKernel* gemm = gemm_for(*node);
     MatmulJob job{node, kernel, gemm, static_cast<const uint8_t*>(x->data), x->nb[1], nullptr};
     if (kernel->act != cpu::ActFormat::f32) {
-      const bool r4 = kernel->act == cpu::ActFormat::q8r4;
-      job.quantize = gemm ? gemm->quantize_row : r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row;
-      job.x_stride = gemm ? gemm->act_row_bytes(x->ne[0]) : act_row_bytes(kernel->act, x->ne[0]);
+      job.quantize = gemm ? gemm->quantize_row : cpu::act_quantizer(kernel->act);
+      job.x_stride = gemm ? gemm->act_row_bytes(x->ne[0]) : cpu::act_row_bytes(kernel->act, x->ne[0]);
       job.x = work_.data();
       const ActKey key{x->data, x->n_rows(), x->ne[0], job.quantize};
       if (!(key == quantized_)) {

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "backends/cpu/avx512_blocks.h"
+#include "backends/cpu/avx512_float_loads.h"
 #include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
@@ -64,6 +65,7 @@ const DotKernel* avx512_float_dot_kernel(DType t);
 const DotKernel* avx512_dot_kernel(DType t) {
   if (const DotKernel* k = avx512_float_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_r4_dot_kernel(t)) return k;
+  if (const DotKernel* k = avx512_x16_dot_kernel(t)) return k;
   if (const DotKernel* k = avx512_k_dot_kernel(t)) return k;
   switch (t) {
     case DType::Q4_0: return &kQ4_0;
@@ -223,15 +225,15 @@ const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K
 namespace v4::cpu {
 namespace {
 
-// Load converts 16 weights to f32; two accumulators per column hide the FMA latency.
-template <int nc, class Load, class Scalar>
-inline void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out,
-                           Load load, Scalar scalar) {
+// L converts 16 weights to f32 (avx512_float_loads.h); two accumulators per column hide the
+// FMA latency. The float GEMM tiles (dot_avx512_gemm.cpp) repeat this order exactly.
+template <class L, int nc>
+void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
   __m512 a0[kMaxCols], a1[kMaxCols];
   for (int c = 0; c < nc; ++c) a0[c] = a1[c] = _mm512_setzero_ps();
   int64_t j = 0;
   for (; j + 32 <= k; j += 32) {
-    const __m512 w0 = load(w, j), w1 = load(w, j + 16);
+    const __m512 w0 = L::load(w, j), w1 = L::load(w, j + 16);
     for (int c = 0; c < nc; ++c) {
       const float* xc = reinterpret_cast<const float*>(x + c * xs);
       a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xc + j), a0[c]);
@@ -239,7 +241,7 @@ inline void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_
     }
   }
   for (; j + 16 <= k; j += 16) {
-    const __m512 w0 = load(w, j);
+    const __m512 w0 = L::load(w, j);
     for (int c = 0; c < nc; ++c) {
       const float* xc = reinterpret_cast<const float*>(x + c * xs);
       a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xc + j), a0[c]);
@@ -247,52 +249,18 @@ inline void dot_float512_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_
   }
   for (int c = 0; c < nc; ++c) {
     const float* xc = reinterpret_cast<const float*>(x + c * xs);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[c], a1[c]));
-    for (int64_t t = j; t < k; ++t) s += scalar(w, t) * xc[t];
-    out[c] = s;
+    out[c] = float_dot_finish<L>(a0[c], a1[c], w, xc, j, k);
   }
 }
 
-template <class Load, class Scalar>
-inline void dot_float512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k,
-                         float* out, Load load, Scalar scalar) {
-  with_cols(nc, [&](auto n) { dot_float512_n<decltype(n)::value>(w, x, xs, k, out, load, scalar); });
+template <class L>
+void dot_float512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
+  with_cols(nc, [&](auto n) { dot_float512_n<L, decltype(n)::value>(w, x, xs, k, out); });
 }
 
-void dot_f32_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  const auto* wf = reinterpret_cast<const float*>(w);
-  dot_float512(w, x, xs, nc, k, out, [wf](const uint8_t*, int64_t j) { return _mm512_loadu_ps(wf + j); },
-               [wf](const uint8_t*, int64_t j) { return wf[j]; });
-}
-
-void dot_f16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  const auto* wh = reinterpret_cast<const uint16_t*>(w);
-  dot_float512(w, x, xs, nc, k, out,
-               [wh](const uint8_t*, int64_t j) {
-                 return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + j)));
-               },
-               [wh](const uint8_t*, int64_t j) { return _cvtsh_ss(wh[j]); });
-}
-
-void dot_bf16_512(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  const auto* wb = reinterpret_cast<const uint16_t*>(w);
-  dot_float512(w, x, xs, nc, k, out,
-               [wb](const uint8_t*, int64_t j) {
-                 const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + j)));
-                 return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-               },
-               [wb](const uint8_t*, int64_t j) {
-                 const uint32_t u = static_cast<uint32_t>(wb[j]) << 16;
-                 float f;
-                 __builtin_memcpy(&f, &u, 4);
-                 return f;
-               });
-}
-
-const DotKernel kF32_512{ActFormat::f32, dot_f32_512, "avx512"};
-const DotKernel kF16_512{ActFormat::f32, dot_f16_512, "avx512"};
-const DotKernel kBF16_512{ActFormat::f32, dot_bf16_512, "avx512"};
-
+const DotKernel kF32_512{ActFormat::f32, dot_float512<F32Load>, "avx512"};
+const DotKernel kF16_512{ActFormat::f32, dot_float512<F16Load>, "avx512"};
+const DotKernel kBF16_512{ActFormat::f32, dot_float512<BF16Load>, "avx512"};
 }  // namespace
 
 const DotKernel* avx512_float_dot_kernel(DType t) {

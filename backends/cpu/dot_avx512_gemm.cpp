@@ -2,6 +2,8 @@
 // activations, and plain Q4_0 / Q8_0 weights (mmap'd files) with q8 activations. Compiled
 // with AVX-512 like dot_avx512.cpp; runs only after CPUID says the CPU has it.
 //
+// (The X16 layouts have their own tiles: dot_avx512_x16.cpp.)
+//
 // Register tile: kRows weight rows x kCols activation columns, one 16-lane f32 accumulator
 // per (row, column). Per 128-value group the tile unpacks each row's weights once (two
 // 64-byte halves and the block scales) and loads each column's activations once, then
@@ -18,11 +20,9 @@
 // 512-bit step, a 256-bit tail block, the same scale products).
 #include <immintrin.h>
 
-#include <algorithm>
-#include <array>
-#include <utility>
-
 #include "backends/cpu/avx512_blocks.h"
+#include "backends/cpu/avx512_float_loads.h"
+#include "backends/cpu/avx512_gemm_driver.h"
 #include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/gemm_kernels.h"
@@ -30,28 +30,22 @@
 namespace v4::cpu {
 namespace {
 
-constexpr int kRows = 4;
-constexpr int kCols = 3;
-// Activation columns per panel: sized so a panel stays in L2 (1 MiB per core on the
-// machines we measure; half of it leaves room for the weight rows streaming through).
-constexpr size_t kPanelBytes = 512 * 1024;
-
-// A tile kernel: rows w + r * ws, columns x + c * xs, k values each; out[c * os + r].
-using TileFn = void (*)(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k,
-                        float* out, size_t os);
-constexpr int kTileShapes = kRows * kCols;
+constexpr int kTileRows = 4;
+constexpr int kTileCols = 3;
 
 // The tile kernels of one weight format are a class template's static member templates, so
 // one table builder (make_tiles) serves every format. tile<nr, nc> computes nr rows x nc
 // columns (nr <= kRows, nc <= kCols) over all k values.
 template <bool kQ8>
 struct R4Tiles {
+  static constexpr int kRows = kTileRows, kCols = kTileCols;
   template <int nr, int nc>
   static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
                    size_t os);
 };
 template <class T>
 struct Q8Tiles {
+  static constexpr int kRows = kTileRows, kCols = kTileCols;
   template <int nr, int nc>
   static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
                    size_t os);
@@ -179,32 +173,53 @@ void Q8Tiles<T>::tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, 
     for (int r = 0; r < nr; ++r) out[c * os + r] = hsum256(_mm256_add_ps(fold512(acc[r][c]), tail[r][c]));
 }
 
-// tiles[(nr - 1) * kCols + nc - 1] computes an nr x nc tile.
-template <class K, int... I>
-constexpr std::array<TileFn, kTileShapes> make_tiles(std::integer_sequence<int, I...>) {
-  return {&K::template tile<I / kCols + 1, I % kCols + 1>...};
-}
-
-// Loop order: a panel of columns stays in L2 while this thread's rows stream through it
-// kRows at a time; a row tile's weights (a few KiB) stay in L1 across the panel's columns.
-template <class K>
-void gemm(const GemmArgs& a) {
-  static constexpr auto tiles = make_tiles<K>(std::make_integer_sequence<int, kTileShapes>{});
-  const int64_t panel = std::max<int64_t>(
-      kCols, static_cast<int64_t>(kPanelBytes / std::max<size_t>(a.x_stride, 1)) / kCols * kCols);
-  for (int64_t c0 = 0; c0 < a.m; c0 += panel) {
-    const int64_t c1 = std::min(a.m, c0 + panel);
-    for (int64_t r = a.row_begin; r < a.row_end; r += kRows) {
-      const int nr = static_cast<int>(std::min<int64_t>(kRows, a.row_end - r));
-      const uint8_t* w = a.w + r * a.w_stride;
-      for (int64_t c = c0; c < c1; c += kCols) {
-        const int nc = static_cast<int>(std::min<int64_t>(kCols, c1 - c));
-        tiles[(nr - 1) * kCols + nc - 1](w, a.w_stride, a.x + c * a.x_stride, a.x_stride, a.k,
-                                         a.out + c * a.out_stride + r, a.out_stride);
-      }
+// Float weights (F32, F16, BF16; L converts 16 at a time) against f32 activations: the
+// arithmetic of dot_float512_n (dot_avx512.cpp) per (row, column), two accumulators taking
+// alternate 16-value steps, so a tile's result equals the matvec's bit for bit. The matvec
+// reuses a converted weight vector for up to 8 columns but streams every column from L2
+// for every row; the tile keeps 4 rows' steps in registers for 3 columns at a time and the
+// driver keeps a panel of columns in L2 while the rows stream through once.
+template <class L>
+struct FloatTiles {
+  static constexpr int kRows = kTileRows, kCols = kTileCols;
+  template <int nr, int nc>
+  static void step(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t j,
+                   __m512 (&acc)[nr][nc]) {
+    __m512 wv[nr];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r) wv[r] = L::load(w + r * ws, j);
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c) {
+      const __m512 xv = _mm512_loadu_ps(reinterpret_cast<const float*>(x + c * xs) + j);
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
     }
   }
-}
+
+  template <int nr, int nc>
+  static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
+                   size_t os) {
+    __m512 a0[nr][nc], a1[nr][nc];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r)
+#pragma GCC unroll 16
+      for (int c = 0; c < nc; ++c) a0[r][c] = a1[r][c] = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+      step<nr, nc>(w, ws, x, xs, j, a0);
+      step<nr, nc>(w, ws, x, xs, j + 16, a1);
+    }
+    for (; j + 16 <= k; j += 16) step<nr, nc>(w, ws, x, xs, j, a0);
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c)
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r)
+        out[c * os + r] = float_dot_finish<L>(a0[r][c], a1[r][c], w + r * ws,
+                                              reinterpret_cast<const float*>(x + c * xs), j, k);
+  }
+};
+
+using gemm_driver::gemm;
 
 size_t r4x_bytes(int64_t k) { return q8r4x_row_bytes(k); }
 void quantize_for_q4(const float* x, uint8_t* out, int64_t k) { quantize_q8r4x_row(x, out, k, 3); }
@@ -213,6 +228,11 @@ size_t q8_bytes(int64_t k) { return q8_row_bytes(k); }
 
 const GemmKernel kQ4_0_R4{r4x_bytes, quantize_for_q4, gemm<R4Tiles<false>>, "avx512-vnni"};
 const GemmKernel kQ8_0_R4{r4x_bytes, quantize_for_q8, gemm<R4Tiles<true>>, "avx512-vnni"};
+size_t f32_bytes(int64_t k) { return static_cast<size_t>(k) * sizeof(float); }
+// Float kernels read the activation rows as they are: no quantiser.
+const GemmKernel kF32{f32_bytes, nullptr, gemm<FloatTiles<F32Load>>, "avx512"};
+const GemmKernel kF16{f32_bytes, nullptr, gemm<FloatTiles<F16Load>>, "avx512"};
+const GemmKernel kBF16{f32_bytes, nullptr, gemm<FloatTiles<BF16Load>>, "avx512"};
 const GemmKernel kQ4_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q4_0Loader>>, "avx512-vnni"};
 const GemmKernel kQ8_0{q8_bytes, quantize_q8_row, gemm<Q8Tiles<Q8_0Loader>>, "avx512-vnni"};
 
@@ -224,7 +244,10 @@ const GemmKernel* avx512_gemm_kernel(DType t) {
     case DType::Q8_0_R4: return &kQ8_0_R4;
     case DType::Q4_0: return &kQ4_0;
     case DType::Q8_0: return &kQ8_0;
-    default: return nullptr;
+    case DType::F32: return &kF32;
+    case DType::F16: return &kF16;
+    case DType::BF16: return &kBF16;
+    default: return avx512_x16_gemm_kernel(t);
   }
 }
 

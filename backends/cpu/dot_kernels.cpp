@@ -9,6 +9,7 @@
 #include "backends/cpu/fast_attention.h"
 #include "backends/cpu/gemm_kernels.h"
 #include "lib/core/kv_view.h"
+#include "lib/core/quant/repack.h"
 
 namespace v4::cpu {
 
@@ -78,6 +79,42 @@ void quantize_q8r4x_row(const float* x, uint8_t* out, int64_t k, int shift) {
     }
     std::memcpy(o + 128, corr, sizeof corr);
     std::memcpy(o + 192, dl, sizeof dl);
+  }
+}
+
+void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k) {
+  constexpr size_t kSo = q8_scales_offset(512);
+  uint8_t tmp[kSo + 16 * sizeof(float)];  // one super-group in the q8 format
+  const auto* tq = reinterpret_cast<const int8_t*>(tmp);
+  for (int64_t g = 0; g < k / 512; ++g) {
+    uint8_t* o = out + g * 640;
+    quantize_q8_row(x + g * 512, tmp, 512);
+    int32_t nsum[16];
+    for (int j = 0; j < 16; ++j) {
+      int32_t sum = 0;
+      for (int e = 0; e < 32; ++e) sum += tq[32 * j + e];
+      nsum[j] = -sum;
+      for (int s = 0; s < 8; ++s)
+        std::memcpy(o + 64 * s + 4 * j, tq + 32 * j + x16_step_start(s), 4);
+    }
+    std::memcpy(o + 512, nsum, sizeof nsum);
+    std::memcpy(o + 576, tmp + kSo, 16 * sizeof(float));
+  }
+}
+
+size_t act_row_bytes(ActFormat f, int64_t k) {
+  switch (f) {
+    case ActFormat::q8r4: return q8r4_row_bytes(k);
+    case ActFormat::q8x16: return q8x16_row_bytes(k);
+    default: return q8_row_bytes(k);
+  }
+}
+
+ActQuantizeFn act_quantizer(ActFormat f) {
+  switch (f) {
+    case ActFormat::q8r4: return quantize_q8r4_row;
+    case ActFormat::q8x16: return quantize_q8x16_row;
+    default: return quantize_q8_row;
   }
 }
 

@@ -40,7 +40,12 @@ inline void with_cols(int nc, F&& f) {
   }
 }
 
-enum class ActFormat { f32, q8, q8r4 };
+// q8x16: for the X16 layouts (Q4_0_X16, Q8_0_X16), per super-group of 512 values (16
+// blocks), 640 bytes: int8 q[512] in the weights' step order (bytes 64s + 4j + i = block j's
+// element x16_step_start(s) + i), int32 nsum[16] (minus block j's sum of q, which the
+// kernels shift by the weights' offset and use as the dot product's start value), float
+// d[16].
+enum class ActFormat { f32, q8, q8r4, q8x16 };
 
 constexpr size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
 inline size_t q8_row_bytes(int64_t k) { return q8_scales_offset(k) + static_cast<size_t>(k / 32) * 4; }
@@ -53,6 +58,15 @@ void quantize_q8_row_avx2(const float* x, uint8_t* out, int64_t k);
 inline size_t q8r4_row_bytes(int64_t k) { return static_cast<size_t>(k / 128) * 160; }
 // Same values as quantize_q8_row, in the q8r4 order (k a multiple of 128).
 void quantize_q8r4_row(const float* x, uint8_t* out, int64_t k);
+
+inline size_t q8x16_row_bytes(int64_t k) { return static_cast<size_t>(k / 512) * 640; }
+// Same values as quantize_q8_row, in the q8x16 format (k a multiple of 512).
+void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k);
+
+// Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16).
+size_t act_row_bytes(ActFormat f, int64_t k);
+using ActQuantizeFn = void (*)(const float* x, uint8_t* out, int64_t k);
+ActQuantizeFn act_quantizer(ActFormat f);
 
 // out[c] = dot(w, x + c * x_stride) for c < nc (1 <= nc <= kMaxCols); k elements.
 using DotFn = void (*)(const uint8_t* w, const uint8_t* x, size_t x_stride, int nc, int64_t k,
@@ -70,5 +84,6 @@ const DotKernel* find_dot_kernel(DType weight_type);
 // Per-ISA tables (nullptr entries where the ISA has no kernel for the type).
 const DotKernel* avx2_dot_kernel(DType weight_type);
 const DotKernel* avx512_dot_kernel(DType weight_type);
+const DotKernel* avx512_x16_dot_kernel(DType weight_type);
 
 }  // namespace v4::cpu

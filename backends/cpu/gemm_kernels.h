@@ -37,7 +37,9 @@ struct GemmArgs {
 
 struct GemmKernel {
   size_t (*act_row_bytes)(int64_t k);
-  void (*quantize_row)(const float* x, uint8_t* out, int64_t k);  // one activation row
+  // One activation row into the kernel's format; nullptr: the kernel reads f32 rows as
+  // they are (float weights).
+  void (*quantize_row)(const float* x, uint8_t* out, int64_t k);
   void (*gemm)(const GemmArgs& a);
   const char* isa;
 };
@@ -47,6 +49,7 @@ struct GemmKernel {
 const GemmKernel* find_gemm_kernel(DType weight_type);
 
 const GemmKernel* avx512_gemm_kernel(DType weight_type);
+const GemmKernel* avx512_x16_gemm_kernel(DType weight_type);
 
 // The fewest activation columns for which the GEMM beats the matvec kernel.
 constexpr int64_t kGemmMinCols = 4;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "lib/core/dtype.h"
 #include "lib/core/kv_view.h"
@@ -44,7 +45,7 @@ float dot_row(const TypeTraits& tt, const uint8_t* w, const float* x, int64_t k)
     for (int64_t j = 0; j < k; ++j) sum += wf[j] * x[j];
     return sum;
   }
-  constexpr int64_t kChunk = 256;
+  constexpr int64_t kChunk = 512;  // the largest block (the X16 layouts' super-group)
   float tmp[kChunk];
   const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / tt.block_size);
   float sum = 0.0f;
@@ -143,6 +144,26 @@ void yarn_corr_dims(const RopeParams& p, float dims[2]) {
   dims[1] = std::min(static_cast<float>(p.n_dims - 1), std::ceil(corr(p.beta_slow)));
 }
 
+// The rotation of pair i at position pos, scaled: (cos, sin) * mscale.
+void rope_angles(const RopeParams& p, const float* factors, const float corr[2], float mscale_ext,
+                 int32_t pos, float* cs) {
+  for (int i = 0; i < p.n_dims / 2; ++i) {
+    // Same form as llama2.c: theta = pos / base^(2i/n_dims).
+    float freq = 1.0f / std::pow(p.freq_base, static_cast<float>(2 * i) / p.n_dims);
+    if (factors) freq /= factors[i];
+    const float theta_extrap = static_cast<float>(pos) * freq;
+    float theta = theta_extrap * p.freq_scale;
+    float mscale = p.attn_factor;
+    if (p.ext_factor != 0.0f) {
+      const float mix = yarn_ramp(corr[0], corr[1], 2 * i) * p.ext_factor;
+      theta = theta * (1.0f - mix) + theta_extrap * mix;
+      mscale *= mscale_ext;
+    }
+    cs[2 * i] = std::cos(theta) * mscale;
+    cs[2 * i + 1] = std::sin(theta) * mscale;
+  }
+}
+
 void k_rope(const Tensor* node, int ith, int nth) {
   const RopeParams& p = *static_cast<const RopeParams*>(node->extra);
   const auto* pos = static_cast<const int32_t*>(node->src[1]->data);
@@ -153,25 +174,23 @@ void k_rope(const Tensor* node, int ith, int nth) {
   const float mscale_ext =
       p.ext_factor != 0.0f ? 1.0f + 0.1f * std::log(1.0f / p.freq_scale) : 1.0f;
   const int half = p.n_dims / 2;
+  // The angles depend on the token, not the head: computed once per token (pow, sin and
+  // cos were several percent of a prefill when done per head).
+  thread_local std::vector<float> cs;
+  cs.resize(2 * static_cast<size_t>(half));
+  int64_t angles_of = -1;
   const Range r = share(n_tok * n_head, ith, nth);
   for (int64_t row = r.begin; row < r.end; ++row) {
     const int64_t t = row / n_head;
+    if (t != angles_of) {
+      rope_angles(p, factors, corr, mscale_ext, pos[t], cs.data());
+      angles_of = t;
+    }
     const float* x = frow(node->src[0], row);
     float* o = frow_mut(node, row);
     std::memcpy(o, x, head_dim * sizeof(float));
     for (int i = 0; i < half; ++i) {
-      // Same form as llama2.c: theta = pos / base^(2i/n_dims).
-      float freq = 1.0f / std::pow(p.freq_base, static_cast<float>(2 * i) / p.n_dims);
-      if (factors) freq /= factors[i];
-      const float theta_extrap = static_cast<float>(pos[t]) * freq;
-      float theta = theta_extrap * p.freq_scale;
-      float mscale = p.attn_factor;
-      if (p.ext_factor != 0.0f) {
-        const float mix = yarn_ramp(corr[0], corr[1], 2 * i) * p.ext_factor;
-        theta = theta * (1.0f - mix) + theta_extrap * mix;
-        mscale *= mscale_ext;
-      }
-      const float c = std::cos(theta) * mscale, s = std::sin(theta) * mscale;
+      const float c = cs[2 * i], s = cs[2 * i + 1];
       const int64_t a = p.dim_offset + (p.mode == RopeMode::neox ? i : 2 * i);
       const int64_t b = a + (p.mode == RopeMode::neox ? half : 1);
       const float v0 = x[a], v1 = x[b];
@@ -212,7 +231,7 @@ void k_copy(const Tensor* node, int ith, int nth) {
   const Tensor* a = node->src[0];
   const auto to_f32 = traits(a->type).to_f32;
   const auto from_f32 = traits(node->type).from_f32;
-  constexpr int64_t kChunk = 256;
+  constexpr int64_t kChunk = 512;  // the largest block (the X16 layouts' super-group)
   float tmp[kChunk];
   const int64_t bs = traits(node->type).block_size;
   const int64_t step = std::max<int64_t>(bs, kChunk / bs * bs);

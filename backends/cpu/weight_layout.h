@@ -1,6 +1,7 @@
 // The CPU's preferred in-memory layouts for weights. When weights sit in writable memory
-// (the read load mode), Q4_0 and Q8_0 matrices whose rows are whole groups of 128 values
-// are regrouped in place (Q4_0_R4, Q8_0_R4) if this CPU has kernels for those layouts.
+// (the read load mode), Q4_0 and Q8_0 matrices are regrouped in place if this CPU has
+// kernels for the layout: rows of whole 512-value super-groups to Q4_0_X16 / Q8_0_X16
+// (AVX-512 VNNI), else rows of whole 128-value groups to Q4_0_R4 / Q8_0_R4.
 // Values are unchanged; only the order of bytes within each row.
 #pragma once
 

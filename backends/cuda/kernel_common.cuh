@@ -94,6 +94,19 @@ void with_weight_type(DType t, F&& f) {
     case DType::FP8_B32:
       f(TypeTag<DType::FP8_B32>{});
       break;
+    // The CPU's regrouped layouts, which read-mode weights have (decoded element by element).
+    case DType::Q4_0_R4:
+      f(TypeTag<DType::Q4_0_R4>{});
+      break;
+    case DType::Q8_0_R4:
+      f(TypeTag<DType::Q8_0_R4>{});
+      break;
+    case DType::Q4_0_X16:
+      f(TypeTag<DType::Q4_0_X16>{});
+      break;
+    case DType::Q8_0_X16:
+      f(TypeTag<DType::Q8_0_X16>{});
+      break;
     default:
       fail_weight_type(t);
   }

@@ -42,6 +42,8 @@ const char* suffix(DType t) {
     case DType::FP8_B32: return "fp8_b32";
     case DType::Q4_0_R4: return "q4_0_r4";  // the CPU's regrouped layouts (read load mode)
     case DType::Q8_0_R4: return "q8_0_r4";
+    case DType::Q4_0_X16: return "q4_0_x16";
+    case DType::Q8_0_X16: return "q8_0_x16";
     default: return nullptr;
   }
 }

@@ -40,7 +40,8 @@ foreach(t f32 f16 bf16)  # KV page types (vk_kv_ops.cpp)
        "attention_${t}_split|attention|WTYPE_${T},SPLIT")
 endforeach()
 list(APPEND _vk_variants "attention_merge|attention_merge|")
-foreach(t f32 f16 bf16 f8_e4m3 f8_e5m2 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k fp8_b32 q4_0_r4 q8_0_r4)
+foreach(t f32 f16 bf16 f8_e4m3 f8_e5m2 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k fp8_b32 q4_0_r4 q8_0_r4
+    q4_0_x16 q8_0_x16)
   string(TOUPPER ${t} T)
   list(APPEND _vk_variants "get_rows_${t}|get_rows|WTYPE_${T}" "mul_mat_${t}|mul_mat|WTYPE_${T}"
        "mul_mat_${t}_sg|mul_mat|WTYPE_${T},USE_SUBGROUP"

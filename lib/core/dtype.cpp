@@ -52,6 +52,8 @@ const TypeTraits kTypes[] = {
     {DType::FP8_B32, "FP8_B32", 32, 34, true, dequantize_fp8_b32, quantize_fp8_b32},
     {DType::Q4_0_R4, "Q4_0_R4", 128, 72, true, dequantize_q4_0_r4, quantize_q4_0_r4, true},
     {DType::Q8_0_R4, "Q8_0_R4", 128, 136, true, dequantize_q8_0_r4, quantize_q8_0_r4, true},
+    {DType::Q4_0_X16, "Q4_0_X16", 512, 288, true, dequantize_q4_0_x16, quantize_q4_0_x16, true},
+    {DType::Q8_0_X16, "Q8_0_X16", 512, 544, true, dequantize_q8_0_x16, quantize_q8_0_x16, true},
     {DType::FP8_KV, "FP8_KV", 32, 33, true, dequantize_fp8_kv, quantize_fp8_kv, true},
 };
 

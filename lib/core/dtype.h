@@ -52,6 +52,10 @@ enum class DType : uint32_t {
   // The FP8 KV page row format (a layout of KV rows, never a weight type): blocks of 32
   // E4M3 values with one power-of-two (E8M0) scale; see docs/FORMAT.md.
   FP8_KV = 16402,
+  // Q4_0 / Q8_0 with 16 blocks interleaved 4 bytes at a time, so that each 32-bit lane of
+  // a 512-bit vector belongs to one block (lib/core/quant/repack.h). In memory only.
+  Q4_0_X16 = 16403,
+  Q8_0_X16 = 16404,
 };
 
 struct TypeTraits {

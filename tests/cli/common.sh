@@ -41,3 +41,18 @@ show_diff() {
 need_python() {
   command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check JSON"; exit 77; }
 }
+
+# Two --logits-out files agree within TOL (largest absolute difference).
+logits_close() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+a, b = (open(p, "rb").read() for p in sys.argv[1:3])
+if len(a) != len(b) or not a:
+    sys.exit(f"sizes differ: {len(a)} vs {len(b)}")
+n = len(a) // 4
+x, y = struct.unpack(f"<{n}f", a), struct.unpack(f"<{n}f", b)
+worst = max(abs(p - q) for p, q in zip(x, y))
+print(f"max |difference| over {n} logits: {worst:.3g}")
+sys.exit(0 if worst <= float(sys.argv[3]) else 1)
+PY
+}

@@ -173,6 +173,8 @@ struct Runner {
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
                               DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::FP8_B32};
+// The CPU's regrouped layouts, which read-mode weights reach a CUDA context in.
+const DType kRegroupedTypes[] = {DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0_X16, DType::Q8_0_X16};
 
 void matmul_cases(Runner& r) {
   struct Shape {
@@ -188,6 +190,12 @@ void matmul_cases(Runner& r) {
               return g.mul_mat(st.weight(g, t, s.k, s.n), st.f32_input(g, s.k, s.m));
             });
     }
+  for (DType t : kRegroupedTypes)
+    for (const Shape& s : {Shape{512, 33, 1}, Shape{1024, 45, 9}})
+      r.run(fmt::format("mul_mat {} k{} n{} m{}", type_name(t), s.k, s.n, s.m), kQuant,
+            [&](Graph& g, Store& st) {
+              return g.mul_mat(st.weight(g, t, s.k, s.n), st.f32_input(g, s.k, s.m));
+            });
 }
 
 void get_rows_cases(Runner& r) {

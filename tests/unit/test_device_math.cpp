@@ -54,6 +54,14 @@ void scramble_quants(DType t, std::vector<uint8_t>& q, uint32_t seed) {
     case DType::Q6_K:
       hi = tt.block_bytes - 2;
       break;
+    case DType::Q4_0_R4:
+    case DType::Q8_0_R4:
+      lo = 8;  // four f16 scales first
+      break;
+    case DType::Q4_0_X16:
+    case DType::Q8_0_X16:
+      lo = 32;  // sixteen f16 scales first
+      break;
     default:
       break;
   }
@@ -69,14 +77,15 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 }  // namespace
 
 TEST_CASE("device_math: row_value equals the reference dequantiser bit for bit", "[device_math]") {
-  const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
-                         DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
-                         DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::FP8_B32};
+  const DType types[] = {DType::F32,     DType::F16,     DType::BF16,     DType::Q8_0,
+                         DType::Q4_0,    DType::Q4_1,    DType::Q5_0,     DType::Q5_1,
+                         DType::Q4_K,    DType::Q5_K,    DType::Q6_K,     DType::FP8_B32,
+                         DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0_X16, DType::Q8_0_X16};
   for (DType t : types) {
     for (int scrambled = 0; scrambled < 2; ++scrambled) {
       INFO(v4::type_name(t) << (scrambled ? " (scrambled quants)" : ""));
       REQUIRE(v4::dm::row_value_supported(t));
-      const int64_t n = 512;
+      const int64_t n = 1024;
       std::vector<uint8_t> q = random_row(t, n, 7u + static_cast<uint32_t>(t));
       if (scrambled) scramble_quants(t, q, 99u);
       std::vector<float> ref(static_cast<size_t>(n));
@@ -114,14 +123,18 @@ TEST_CASE("device_math: decode8 equals the reference dequantiser bit for bit", "
                                         {DType::Q4_K, decode8_mismatches<DType::Q4_K>},
                                         {DType::Q5_K, decode8_mismatches<DType::Q5_K>},
                                         {DType::Q6_K, decode8_mismatches<DType::Q6_K>},
-                                        {DType::FP8_B32, decode8_mismatches<DType::FP8_B32>}};
+                                        {DType::FP8_B32, decode8_mismatches<DType::FP8_B32>},
+                                        {DType::Q4_0_R4, decode8_mismatches<DType::Q4_0_R4>},
+                                        {DType::Q8_0_R4, decode8_mismatches<DType::Q8_0_R4>},
+                                        {DType::Q4_0_X16, decode8_mismatches<DType::Q4_0_X16>},
+                                        {DType::Q8_0_X16, decode8_mismatches<DType::Q8_0_X16>}};
   for (const auto& [t, mismatches] : types)
     for (int scrambled = 0; scrambled < 2; ++scrambled) {
       INFO(v4::type_name(t) << (scrambled ? " (scrambled quants)" : ""));
-      std::vector<uint8_t> q = random_row(t, 768, 11u + static_cast<uint32_t>(t));
+      std::vector<uint8_t> q = random_row(t, 1536, 11u + static_cast<uint32_t>(t));
       if (scrambled) scramble_quants(t, q, 5u);
-      std::vector<float> ref(768);
-      v4::traits(t).to_f32(q.data(), ref.data(), 768);
+      std::vector<float> ref(1536);
+      v4::traits(t).to_f32(q.data(), ref.data(), 1536);
       CHECK(mismatches(q, ref) == 0);
     }
 }

@@ -10,6 +10,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dot_kernels.h"
+#include "backends/cpu/weight_layout.h"
 #include "lib/core/graph.h"
 #include "lib/core/threadpool.h"
 #include "lib/exec/schedule.h"
@@ -62,6 +63,7 @@ TEST_CASE("fast matmul kernels match the reference", "[cpu][kernels]") {
   for (const Case c : {Case{DType::F32, 1e-10}, Case{DType::F16, 1e-10}, Case{DType::BF16, 1e-10},
                        Case{DType::Q8_0, 1e-4}, Case{DType::Q4_0, 1e-4},
                        Case{DType::Q8_0_R4, 1e-4}, Case{DType::Q4_0_R4, 1e-4},
+                       Case{DType::Q8_0_X16, 1e-4}, Case{DType::Q4_0_X16, 1e-4},
                        Case{DType::Q6_K, 1e-4}, Case{DType::Q4_K, 1e-10}, Case{DType::Q5_K, 1e-10},
                        Case{DType::Q4_1, 1e-10}, Case{DType::Q5_0, 1e-10}, Case{DType::Q5_1, 1e-10},
                        Case{DType::FP8_B32, 1e-10}}) {
@@ -91,6 +93,37 @@ TEST_CASE("fast matmul kernels match the reference", "[cpu][kernels]") {
           for (int64_t i = 0; i < n; ++i) REQUIRE(one[i] == fast1[j * n + i]);
         }
       }
+    }
+  }
+}
+
+TEST_CASE("regrouped layouts compute the plain blocks' products", "[cpu][kernels][repack]") {
+  // The same weights and the same quantised activations: the layouts differ only in the
+  // order of the float sums, so results agree to a few ulps of the sums' magnitude (a lane
+  // or scale mix-up would be off by whole percents).
+  for (const auto& [t, layout] : {std::pair{DType::Q4_0, DType::Q4_0_X16}, std::pair{DType::Q8_0, DType::Q8_0_X16},
+                                  std::pair{DType::Q4_0, DType::Q4_0_R4}, std::pair{DType::Q8_0, DType::Q8_0_R4}}) {
+    if (!cpu::find_dot_kernel(layout) || !cpu::find_dot_kernel(t)) continue;
+    const int64_t k = 2048, n = 19;
+    std::vector<float> wf(k * n), x(k * 5);
+    for (size_t i = 0; i < wf.size(); ++i) wf[i] = std::sin(0.37f * i + 0.1f * (i % 13)) * 0.5f;
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.011f * i + 1.0f) * (1 + i % 5);
+    std::vector<uint8_t> wq(row_bytes(t, k) * n);
+    traits(t).from_f32(wf.data(), wq.data(), k * n);
+    auto wl = wq;
+    cpu::convert_weight_layout(wl.data(), t, layout, k, n);
+    for (int64_t m : {1, 5}) {  // matvec and GEMM
+      const std::vector<float> xm(x.begin(), x.begin() + k * m);
+      const auto plain = matmul(false, t, wq, k, n, xm, m, 1);
+      const auto got = matmul(false, layout, wl, k, n, xm, m, 2);
+      for (int64_t c = 0; c < m; ++c)
+        for (int64_t r = 0; r < n; ++r) {
+          double mag = 0;  // the size of the terms, which bounds the rounding of their sum
+          for (int64_t j = 0; j < k; ++j) mag += std::fabs(wf[r * k + j] * x[c * k + j]);
+          const size_t i = static_cast<size_t>(c * n + r);
+          INFO(type_name(layout) << " m=" << m << " row " << r << " col " << c << " magnitude " << mag);
+          REQUIRE(std::fabs(got[i] - plain[i]) <= 1e-6 * mag);
+        }
     }
   }
 }
@@ -289,20 +322,20 @@ TEST_CASE("every attention kernel matches the reference and gives the same bits 
   if (!any) WARN("no vectorised attention kernel on this CPU: only the reference runs");
 }
 
-#include "backends/cpu/weight_layout.h"
 #include "lib/core/error.h"
 #include "lib/model/gguf.h"
 
 TEST_CASE("regrouped layouts hold the same values and are rejected in files", "[cpu][kernels][repack]") {
-  for (DType t : {DType::Q4_0, DType::Q8_0}) {
-    const int64_t k = 256, rows = 3;
+  for (const auto& [t, r4] : {std::pair{DType::Q4_0, DType::Q4_0_R4}, std::pair{DType::Q8_0, DType::Q8_0_R4},
+                              std::pair{DType::Q4_0, DType::Q4_0_X16}, std::pair{DType::Q8_0, DType::Q8_0_X16}}) {
+    INFO(type_name(r4));
+    const int64_t k = 1024, rows = 3;
     std::vector<float> x(k * rows);
     for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.21f * i) * 2.0f;
     std::vector<uint8_t> q(row_bytes(t, k) * rows);
     traits(t).from_f32(x.data(), q.data(), k * rows);
     std::vector<float> before(x.size()), after(x.size());
     traits(t).to_f32(q.data(), before.data(), k * rows);
-    const DType r4 = t == DType::Q4_0 ? DType::Q4_0_R4 : DType::Q8_0_R4;
     CHECK(row_bytes(r4, k) == row_bytes(t, k));
     auto q2 = q;
     cpu::convert_weight_layout(q2.data(), t, r4, k, rows);
@@ -320,5 +353,13 @@ TEST_CASE("regrouped layouts hold the same values and are rejected in files", "[
     w.add_tensor("w", r4, {k, rows}, q2.data(), q2.size());
     const auto bytes = w.to_bytes();
     CHECK_THROWS_AS(gguf::File::from_memory(bytes.data(), bytes.size(), "r4.gguf"), Error);
+  }
+  // Rows of whole 512-value super-groups take X16 where this CPU has its kernels, rows of
+  // 128-value groups R4.
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    const DType x16 = t == DType::Q4_0 ? DType::Q4_0_X16 : DType::Q8_0_X16;
+    const DType r4 = t == DType::Q4_0 ? DType::Q4_0_R4 : DType::Q8_0_R4;
+    if (cpu::find_dot_kernel(x16)) CHECK(cpu::preferred_weight_layout(t, 2048) == x16);
+    if (cpu::find_dot_kernel(r4)) CHECK(cpu::preferred_weight_layout(t, 384) == r4);
   }
 }

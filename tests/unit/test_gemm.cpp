@@ -37,12 +37,18 @@ int64_t mismatches(const GemmCase& c, int64_t split) {
   std::vector<uint8_t> w(ws * c.n);
   traits(c.t).from_f32(wf.data(), w.data(), c.k * c.n);
 
-  const bool r4 = dot->act == cpu::ActFormat::q8r4;
-  const size_t vs = r4 ? cpu::q8r4_row_bytes(c.k) : cpu::q8_row_bytes(c.k);
+  // Float weights read the f32 rows as they are.
+  const bool f32 = dot->act == cpu::ActFormat::f32;
+  const size_t vs = f32 ? c.k * sizeof(float) : cpu::act_row_bytes(dot->act, c.k);
   const size_t gs = gemm->act_row_bytes(c.k);
   std::vector<uint8_t> xv(vs * c.m), xg(gs * c.m);
   for (int64_t j = 0; j < c.m; ++j) {
-    (r4 ? cpu::quantize_q8r4_row : cpu::quantize_q8_row)(x.data() + j * c.k, xv.data() + j * vs, c.k);
+    if (f32) {
+      std::memcpy(xv.data() + j * vs, x.data() + j * c.k, vs);
+      std::memcpy(xg.data() + j * gs, x.data() + j * c.k, gs);
+      continue;
+    }
+    cpu::act_quantizer(dot->act)(x.data() + j * c.k, xv.data() + j * vs, c.k);
     gemm->quantize_row(x.data() + j * c.k, xg.data() + j * gs, c.k);
   }
   std::vector<float> out(c.n * c.m, NAN);
@@ -66,7 +72,8 @@ int64_t mismatches(const GemmCase& c, int64_t split) {
 }  // namespace
 
 TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][gemm]") {
-  for (DType t : {DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0, DType::Q8_0}) {
+  for (DType t : {DType::Q4_0_X16, DType::Q8_0_X16, DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0,
+                  DType::Q8_0, DType::F16, DType::BF16, DType::F32}) {
     if (!cpu::find_gemm_kernel(t) || !cpu::find_dot_kernel(t)) {
       WARN("no GEMM kernel for " << type_name(t) << " on this CPU (" << cpu::cpu_kernel_family()
                                  << "): nothing to compare");
@@ -74,8 +81,13 @@ TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][g
     }
     // Plain blocks also take k = 32 and 96 (one block: only the 256-bit tail; three blocks:
     // one 512-bit step and the tail).
-    const bool plain = t == DType::Q4_0 || t == DType::Q8_0;
-    for (int64_t k : {int64_t{plain ? 32 : 128}, int64_t{plain ? 96 : 384}, int64_t{640}})
+    // One, three and five blocks (plain: 32 values, R4: 128, X16: 512); plain blocks with
+    // k = 32 run only the 256-bit tail, with 96 a 512-bit step and the tail.
+    // Float rows: lengths with and without a 32-value step, a 16-value step and a scalar tail.
+    const int64_t bs = traits(t).block_size;
+    const std::vector<int64_t> ks = bs == 1 ? std::vector<int64_t>{16, 53, 96, 531}
+                                            : std::vector<int64_t>{bs, bs * 3, bs * 5};
+    for (int64_t k : ks)
       for (int64_t n : {1, 3, 6, 37})
         for (int64_t m : {1, 2, 3, 4, 5, 7, 13}) {
           const GemmCase c{t, k, n, m};
@@ -85,8 +97,8 @@ TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][g
           }
         }
     // More columns than one L2 panel (512 KiB of activations: 2048 columns of k = 128 in the
-    // q8r4x format, 3639 in the q8 format).
-    const GemmCase wide{t, 128, 5, 3700};
+    // q8r4x format, 3639 in the q8 format, 1024 f32 columns of k = 128).
+    const GemmCase wide{t, bs == 512 ? 512 : 128, 5, bs == 1 ? 1100 : 3700};
     INFO(type_name(t) << " wide panel");
     REQUIRE(mismatches(wide, 3) == 0);
   }

@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -127,13 +128,14 @@ void fill_f32(Tensor* t) {
   std::memcpy(t->data, v.data(), v.size() * sizeof(float));
 }
 
-// Q4_0_R4 / Q8_0_R4: the layouts the CPU regroups Q4_0 / Q8_0 into when weights are read
-// into memory (the default load mode), which a Vulkan context then receives.
+// Q4_0_R4 / Q8_0_R4 / Q4_0_X16 / Q8_0_X16: the layouts the CPU regroups Q4_0 / Q8_0 into
+// when weights are read into memory (the default load mode), which a Vulkan context then
+// receives.
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16,  DType::F8_E4M3,
                               DType::F8_E5M2, DType::Q8_0,
                               DType::Q4_0, DType::Q4_1, DType::Q5_0,  DType::Q5_1,
                               DType::Q4_K, DType::Q5_K, DType::Q6_K,  DType::FP8_B32,
-                              DType::Q4_0_R4, DType::Q8_0_R4};
+                              DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0_X16, DType::Q8_0_X16};
 
 bool whole_blocks(DType t, int64_t k) { return k % traits(t).block_size == 0; }
 
@@ -155,6 +157,7 @@ TEST_CASE("vulkan mul_mat matches the reference for every weight type", "[vulkan
     std::vector<Shape> all = shapes;
     if (traits(type).block_size == 1) all.insert(all.end(), {{33, 5, 2}, {7, 3, 10}, {45, 37, 19}});
     if (traits(type).block_size >= 128) all.insert(all.end(), {{512, 9, 1}, {768, 20, 11}, {384, 5, 3}});
+    if (traits(type).block_size == 512) all.insert(all.end(), {{1024, 20, 11}, {512, 33, 17}, {1536, 5, 3}});
     for (const Shape& s : all) {
       if (!whole_blocks(type, s.k)) continue;
       Graph g;
@@ -170,7 +173,8 @@ TEST_CASE("vulkan get_rows matches the reference for every table type", "[vulkan
   struct Shape {
     int64_t k, rows, n_ids;
   };
-  std::vector<Shape> shapes = {{32, 11, 1}, {64, 11, 5}, {288, 11, 5}, {288, 11, 1}, {256, 11, 3}};
+  std::vector<Shape> shapes = {{32, 11, 1}, {64, 11, 5}, {288, 11, 5}, {288, 11, 1}, {256, 11, 3},
+                               {1024, 11, 5}};
   // A table larger than one binding on lavapipe (128 MiB): read in row ranges.
   if (g_full) shapes.push_back({1024, 40000, 9});
   for (DType type : kWeightTypes) {
@@ -299,11 +303,12 @@ TEST_CASE("vulkan copy converts like the reference", "[vulkan]") {
                         {DType::Q5_1, DType::F32, kTight}, {DType::Q5_K, DType::F32, kTight},
                         {DType::Q6_K, DType::F32, kTight}, {DType::FP8_B32, DType::F32, kTight},
                         {DType::F8_E4M3, DType::F32, 0.0}, {DType::F8_E5M2, DType::F32, 0.0},
-                        {DType::Q8_0_R4, DType::F32, kTight}};
+                        {DType::Q8_0_R4, DType::F32, kTight}, {DType::Q4_0_X16, DType::F32, kTight},
+                        {DType::Q8_0_X16, DType::F32, kTight}};
   for (const Conv& c : convs) {
     for (int64_t rows : {1, 3}) {
       Graph g;
-      Tensor* src = make_weight(g, c.from, 256, rows);
+      Tensor* src = make_weight(g, c.from, std::max<int64_t>(256, traits(c.from).block_size), rows);
       check(g, g.copy(src, c.to), c.threshold, fill_f32,
             fmt::format("copy {} -> {} rows {}", name_of(c.from), name_of(c.to), rows));
     }

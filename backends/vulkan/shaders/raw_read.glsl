@@ -88,6 +88,21 @@ float raw_elem(uint rb, uint j) {
   const uint grp = rb + (j >> 7) * 136u, b = (j >> 5) & 3u, e = j & 31u;
   const uint at = grp + 8u + (e < 16u ? 16u * b + e : 64u + 16u * b + e - 16u);
   return raw_f16(grp + 2u * b) * float(raw_i8(at));
+#elif defined(WTYPE_Q4_0_X16)
+  // The CPU's X16 Q4_0 (lib/core/quant/repack.h): super-groups of 16 blocks, 288 bytes:
+  // 16 f16 scales, then 4-byte pieces of the blocks' quant bytes interleaved: byte
+  // 64t + 4b + i is block b's qs[4t + i].
+  const uint grp = rb + (j >> 9) * 288u, b = (j >> 5) & 15u, e = j & 31u, f = e & 15u;
+  const uint raw = raw_byte(grp + 32u + 64u * (f >> 2) + 4u * b + (f & 3u));
+  const uint q = e < 16u ? (raw & 0xFu) : (raw >> 4);
+  return raw_f16(grp + 2u * b) * (float(q) - 8.0);
+#elif defined(WTYPE_Q8_0_X16)
+  // The CPU's X16 Q8_0: super-groups of 16 blocks, 544 bytes: 16 f16 scales, then step s
+  // (elements 4t.. for s = 2t, 16 + 4t.. for s = 2t + 1) of block b at 64s + 4b, biased by 128.
+  const uint grp = rb + (j >> 9) * 544u, b = (j >> 5) & 15u, e = j & 31u, f = e & 15u;
+  const uint s = 2u * (f >> 2) + (e >> 4);
+  const uint raw = raw_byte(grp + 32u + 64u * s + 4u * b + (f & 3u));
+  return raw_f16(grp + 2u * b) * (float(int(raw) - 128));
 #elif defined(WTYPE_Q4_1)
   // 20 bytes: f16 d, f16 m, 16 nibble bytes (as Q4_0); x = d * q + m.
   const uint blk = rb + (j >> 5) * 20u;

@@ -88,6 +88,38 @@ V4_HD float q6_k_value(const BlockQ6_K& b, int j) {
   return mul_rn(mul_rn(f16_to_f32(b.d), static_cast<float>(sc)), static_cast<float>(q));
 }
 
+// The CPU's regrouped layouts (lib/core/quant/repack.h), which weights have after a
+// read-mode load: element i of a row, the plain block's arithmetic on the moved bytes.
+V4_HD float f16_at(const uint8_t* p) { return f16_to_f32(*reinterpret_cast<const uint16_t*>(p)); }
+
+V4_HD float q4_0_r4_value(const uint8_t* row, int64_t i) {
+  const uint8_t* grp = row + (i >> 7) * 72;
+  const int b = static_cast<int>((i >> 5) & 3), e = static_cast<int>(i & 31);
+  return mul_rn(static_cast<float>(nibble32(grp + 8 + 16 * b, e) - 8), f16_at(grp + 2 * b));
+}
+V4_HD float q8_0_r4_value(const uint8_t* row, int64_t i) {
+  const uint8_t* grp = row + (i >> 7) * 136;
+  const int b = static_cast<int>((i >> 5) & 3), e = static_cast<int>(i & 31);
+  const int at = e < 16 ? 16 * b + e : 64 + 16 * b + e - 16;
+  return mul_rn(static_cast<float>(static_cast<int8_t>(grp[8 + at])), f16_at(grp + 2 * b));
+}
+// X16: byte 4b + (e & 3) of step s; for Q4_0 the step pair (2t, 2t + 1) shares a byte's two
+// nibbles, so the byte index uses t = (e & 15) >> 2 and the nibble e >> 4.
+V4_HD float q4_0_x16_value(const uint8_t* row, int64_t i) {
+  const uint8_t* grp = row + (i >> 9) * 288;
+  const int b = static_cast<int>((i >> 5) & 15), e = static_cast<int>(i & 31), f = e & 15;
+  const int raw = grp[32 + 64 * (f >> 2) + 4 * b + (f & 3)];
+  const int q = e < 16 ? (raw & 0x0F) : (raw >> 4);
+  return mul_rn(static_cast<float>(q - 8), f16_at(grp + 2 * b));
+}
+V4_HD float q8_0_x16_value(const uint8_t* row, int64_t i) {
+  const uint8_t* grp = row + (i >> 9) * 544;
+  const int b = static_cast<int>((i >> 5) & 15), e = static_cast<int>(i & 31), f = e & 15;
+  const int s = 2 * (f >> 2) + (e >> 4);
+  const int q = static_cast<int>(grp[32 + 64 * s + 4 * b + (f & 3)]) - 128;  // stored biased
+  return mul_rn(static_cast<float>(q), f16_at(grp + 2 * b));
+}
+
 // Whether row_value knows type t.
 V4_HD bool row_value_supported(DType t) {
   switch (t) {
@@ -104,6 +136,10 @@ V4_HD bool row_value_supported(DType t) {
     case DType::Q5_K:
     case DType::Q6_K:
     case DType::FP8_B32:
+    case DType::Q4_0_R4:
+    case DType::Q8_0_R4:
+    case DType::Q4_0_X16:
+    case DType::Q8_0_X16:
       return true;
     default:
       return false;
@@ -146,6 +182,14 @@ V4_HD float row_value(DType t, const uint8_t* row, int64_t i) {
       return q5_k_value(block_of<BlockQ5_K>(row, i, kQK_K), j256);
     case DType::Q6_K:
       return q6_k_value(block_of<BlockQ6_K>(row, i, kQK_K), j256);
+    case DType::Q4_0_R4:
+      return q4_0_r4_value(row, i);
+    case DType::Q8_0_R4:
+      return q8_0_r4_value(row, i);
+    case DType::Q4_0_X16:
+      return q4_0_x16_value(row, i);
+    case DType::Q8_0_X16:
+      return q8_0_x16_value(row, i);
     default:
       return 0.0f;
   }
