@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -271,12 +272,18 @@ std::vector<float> attention_in_batches(const AttnCase& c, int n_tok, int split,
   return result;
 }
 
-// The kernels this CPU has for a case's attention node (built on an empty cache).
+// The kernels this CPU has for a case's attention node (built on an empty cache); checks
+// that the backend would pick the last (newest) of them.
 std::vector<std::pair<const char*, cpu::AttentionFn>> kernels_for(const AttnCase& c) {
   KvCache kv({{"k", c.type, int64_t{c.hd} * c.n_kv}, {"v", c.type, int64_t{c.hd} * c.n_kv}}, c.page, 64, 1);
   Graph g;
   Tensor* q = g.input(DType::F32, c.hd, c.n_head, 1);
-  return cpu::attention_kernels(*g.attention(q, nullptr, kv.view(), 0, 1, c.n_kv, 1.0f));
+  const Tensor* node = g.attention(q, nullptr, kv.view(), 0, 1, c.n_kv, 1.0f);
+  auto kernels = cpu::attention_kernels(*node);
+  CHECK(cpu::fast_attention_kernel(*node) == (kernels.empty() ? nullptr : kernels.back().second));
+  if (c.n_head / c.n_kv > cpu::kAvx512MaxGroup)  // too many query heads for one vector
+    for (const auto& k : kernels) CHECK(std::string(k.first) != "avx512");
+  return kernels;
 }
 
 }  // namespace
