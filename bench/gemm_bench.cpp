@@ -2,7 +2,7 @@
 // regrouped Q4_0 or Q8_0 weights) times 512 activation columns, the matvec kernel
 // (one weight row x up to 8 columns per call) against the GEMM kernel (register tiles),
 // both in the same run, with 1 and 2 threads. Checks that both give the same bits.
-//   gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols 512] [--reps 5]
+//   gemm_bench [--type q4_0|q8_0|q4_k|q5_k|q6_k|f16|bf16|f32] [--layout x16|r4|plain] [--cols 512] [--reps 5]
 // --layout picks the weight layout: x16 (the default where the loader uses it: AVX-512
 // VNNI), r4 (128-value groups), plain (the file's blocks, what mmap'd weights use;
 // --plain is the same).
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     else if (a == "--cols" && has_value) cols = std::stoll(argv[++i]);
     else if (a == "--reps" && has_value) reps = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0|f16|bf16|f32] [--layout x16|r4|plain] [--cols N] "
+      std::fprintf(stderr, "usage: gemm_bench [--type q4_0|q8_0|q4_k|q5_k|q6_k|f16|bf16|f32] [--layout x16|r4|plain] [--cols N] "
                    "[--reps N]\n");
       return 2;
     }
@@ -122,12 +122,13 @@ int main(int argc, char** argv) {
   const DType* named = nullptr;
   static const std::pair<const char*, DType> kTypes[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0},
                                                          {"f16", DType::F16}, {"bf16", DType::BF16},
-                                                         {"f32", DType::F32}};
+                                                         {"f32", DType::F32}, {"q4_k", DType::Q4_K},
+                                                         {"q5_k", DType::Q5_K}, {"q6_k", DType::Q6_K}};
   for (const auto& [name, t] : kTypes)
     if (type == name) named = &t;
   if (!named || (layout != "x16" && layout != "r4" && layout != "plain") ||
       cols < 1 || reps < 1) {
-    std::fprintf(stderr, "gemm_bench: --type must be q4_0, q8_0, f16, bf16 or f32, --layout x16, r4 or plain, "
+    std::fprintf(stderr, "gemm_bench: --type must be q4_0, q8_0, q4_k, q5_k, q6_k, f16, bf16 or f32, --layout x16, r4 or plain, "
                  "--cols and --reps positive\n");
     return 2;
   }

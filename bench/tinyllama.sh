@@ -4,7 +4,8 @@
 # a markdown table (stderr). The models are deleted afterwards unless KEEP=1.
 #   bench/tinyllama.sh [V4_BINARY] [MODEL_DIR]
 # Environment: TYPES (default "q4_0 q8_0 f16"), THREADS (2), P (128), N (32), R (2),
-#   EXTRA (more `v4 bench` options, e.g. "--depth 4096 --kv-type f16"), KEEP (0).
+#   EXTRA (more `v4 bench` options, e.g. "--depth 4096 --kv-type f16"), KEEP (0),
+#   REUSE (0; 1: use MODEL_DIR/tl-TYPE.gguf if it exists instead of making it again).
 # Disk: about 2.2 GB in MODEL_DIR (default /tmp) for the F16 file, one model at a time.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,13 +25,17 @@ trap 'rm -f "$results"' EXIT
 
 for t in "${types[@]}"; do
   model="$dir/tl-$t.gguf"
-  echo "+ v4 mkmodel --shape tinyllama-1.1b --type $t --vocab-from $vocab --seed 1 -o $model" >&2
-  "$v4" mkmodel --shape tinyllama-1.1b --type "$t" --vocab-from "$vocab" --seed 1 -o "$model"
+  if [[ "${REUSE:-0}" == 1 && -f "$model" ]]; then
+    echo "+ reusing $model" >&2
+  else
+    echo "+ v4 mkmodel --shape tinyllama-1.1b --type $t --vocab-from $vocab --seed 1 -o $model" >&2
+    "$v4" mkmodel --shape tinyllama-1.1b --type "$t" --vocab-from "$vocab" --seed 1 -o "$model"
+  fi
   echo "+ v4 bench -m $model -p ${P:-128} -n ${N:-32} -r ${R:-2} --threads $threads --json ${EXTRA:-}" >&2
   # shellcheck disable=SC2086
   "$v4" bench -m "$model" -p "${P:-128}" -n "${N:-32}" -r "${R:-2}" --threads "$threads" --json \
     ${EXTRA:-} | tee -a "$results"
-  [[ "${KEEP:-0}" == 1 ]] || rm -f "$model"
+  [[ "${KEEP:-0}" == 1 || "${REUSE:-0}" == 1 ]] || rm -f "$model"
 done
 
 python3 - "$results" >&2 <<'EOF'

@@ -5,6 +5,7 @@
 
 #include "backends/cpu/avx512_blocks.h"
 #include "backends/cpu/avx512_float_loads.h"
+#include "backends/cpu/avx512_gemm_driver.h"
 #include "backends/cpu/avx512_reduce.h"
 #include "backends/cpu/dot_kernels.h"
 #include "lib/core/dtype.h"
@@ -151,73 +152,90 @@ const DotKernel* avx512_r4_dot_kernel(DType t) {
 namespace v4::cpu {
 namespace {
 
-// One 64-value quarter of a Q6_K super-block against 64 activations, as 16 int32 lanes
-// (4 per 16-value sub-block) of sum (q - 32) x, q the 6-bit unsigned value.
-inline __m512i q6_quarter(__m512i q, __m512i x) {
-  const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x);
-  const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), x);
-  return _mm512_sub_epi32(dot, sum);
-}
+// Q6_K as register tiles of nr weight rows x nc activation columns (the GEMM driver's
+// contract, avx512_gemm_driver.h); the matvec is the 1 x nc tile, so prefill equals decode.
+// Per 64-value quarter and (row, column): one vpdpbusd of the unsigned 6-bit values, started
+// from the q8q activations' -32 x sums (so the lanes hold sum (q - 32) x, 4 lanes per
+// 16-value sub-block), one product of the row's per-lane sub-block scales with the
+// column's per-lane block scales, one conversion and one fma.
+struct Q6KTiles {
+  static constexpr int kRows = 4, kCols = 2;
 
-template <int NC>
-void dot_q6_k_n(const uint8_t* w, const uint8_t* x, size_t xs, int64_t k, float* out) {
-  constexpr int nc = NC;
-  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
-  const int64_t nb = k / 256;
-  const size_t so = q8_scales_offset(k);
-  const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  const __m512i nib = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(0x03);
-  // Per 16-bit lane shift counts: the first 32 bytes take one pair of qh bits, the last 32
-  // bytes the next pair.
-  const __m512i sh_lo = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002, 0x0002000200020002,
-                                          0x0002000200020002, 0x0002000200020002);
-  const __m512i sh_hi = _mm512_add_epi16(sh_lo, _mm512_set1_epi16(4));
-  __m512 acc[kMaxCols];
-  for (int c = 0; c < nc; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    const BlockQ6_K& b = wb[i];
-    const float d = _cvtsh_ss(b.d);
-    for (int half = 0; half < 2; ++half) {
-      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
-      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
-      const __m512i q_lo = _mm512_or_si512(_mm512_and_si512(ql, nib),
-                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_lo), two), 4));
-      const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nib),
-                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, sh_hi), two), 4));
-      // Weight scales of the 4 sub-blocks of each quarter.
-      // The 8 scales of this half: one unaligned 64-bit load.
-      const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + 8 * half));
-      const __m128 sw_lo = _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(sc)));
-      const __m128 sw_hi =
-          _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_srli_si128(sc, 4))));
-      const int64_t e0 = i * 256 + half * 128;  // first value of this half
-      for (int c = 0; c < nc; ++c) {
-        const uint8_t* xr = x + c * xs;
-        const float* xd = reinterpret_cast<const float*>(xr + so) + e0 / 32;
-        const __m512i x_lo = _mm512_loadu_si512(xr + e0);
-        const __m512i x_hi = _mm512_loadu_si512(xr + e0 + 64);
-        // Activation scales per sub-block: two sub-blocks per 32-value block.
-        const __m128 sx_lo = _mm_setr_ps(xd[0], xd[0], xd[1], xd[1]);
-        const __m128 sx_hi = _mm_setr_ps(xd[2], xd[2], xd[3], xd[3]);
-        const __m512 s_lo = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(_mm_mul_ps(sw_lo, sx_lo)));
-        const __m512 s_hi = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(_mm_mul_ps(sw_hi, sx_hi)));
-        acc[c] = _mm512_fmadd_ps(s_lo, _mm512_cvtepi32_ps(q6_quarter(q_lo, x_lo)), acc[c]);
-        acc[c] = _mm512_fmadd_ps(s_hi, _mm512_cvtepi32_ps(q6_quarter(q_hi, x_hi)), acc[c]);
+  template <int nr, int nc>
+  static void tile(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t k, float* out,
+                   size_t os) {
+    const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i nib = _mm512_set1_epi8(0x0f), two = _mm512_set1_epi8(0x03);
+    // Per 16-bit lane shift counts: the first 32 bytes take one pair of qh bits, the last 32
+    // bytes the next pair.
+    const __m512i sh_lo = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002, 0x0002000200020002,
+                                            0x0002000200020002, 0x0002000200020002);
+    const __m512i sh_hi = _mm512_add_epi16(sh_lo, _mm512_set1_epi16(4));
+    __m512 acc[nr][nc];
+#pragma GCC unroll 16
+    for (int r = 0; r < nr; ++r)
+#pragma GCC unroll 16
+      for (int c = 0; c < nc; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k / 256; ++i) {
+      for (int half = 0; half < 2; ++half) {
+#pragma GCC unroll 2
+        for (int part = 0; part < 2; ++part) {  // the low, then the high nibbles' quarter
+          const uint8_t* xq = x + (4 * i + 2 * half + part) * 192;  // this quarter, column 0
+          __m512i q[nr];
+          __m512 sw[nr];
+#pragma GCC unroll 16
+          for (int r = 0; r < nr; ++r) {
+            const BlockQ6_K& b = reinterpret_cast<const BlockQ6_K*>(w + r * ws)[i];
+            const __m512i ql = _mm512_loadu_si512(b.ql + 64 * half);
+            const __m512i qh = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * half)));
+            const __m512i low = part ? _mm512_srli_epi16(ql, 4) : ql;
+            q[r] = _mm512_or_si512(_mm512_and_si512(low, nib),
+                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, part ? sh_hi : sh_lo), two), 4));
+            // The 4 sub-block scales of this quarter, each over its 4 lanes.
+            const __m128i sc = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales + 8 * half));
+            const __m128 sw4 = _mm_mul_ps(_mm_set1_ps(_cvtsh_ss(b.d)),
+                                          _mm_cvtepi32_ps(_mm_cvtepi8_epi32(part ? _mm_srli_si128(sc, 4) : sc)));
+            sw[r] = _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(sw4));
+          }
+#pragma GCC unroll 16
+          for (int c = 0; c < nc; ++c) {
+            const uint8_t* xc = xq + c * xs;
+            const __m512i xv = _mm512_loadu_si512(xc);
+            const __m512i start = _mm512_loadu_si512(xc + 64);
+            const __m512 dx = _mm512_loadu_ps(reinterpret_cast<const float*>(xc + 128));
+#pragma GCC unroll 16
+            for (int r = 0; r < nr; ++r) {
+              const __m512i dot = _mm512_dpbusd_epi32(start, q[r], xv);
+              acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(sw[r], dx), _mm512_cvtepi32_ps(dot), acc[r][c]);
+            }
+          }
+        }
       }
     }
+#pragma GCC unroll 16
+    for (int c = 0; c < nc; ++c)
+#pragma GCC unroll 16
+      for (int r = 0; r < nr; ++r) out[c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
   }
-  for (int c = 0; c < nc; ++c) out[c] = _mm512_reduce_add_ps(acc[c]);
-}
+};
 
 void dot_q6_k(const uint8_t* w, const uint8_t* x, size_t xs, int nc, int64_t k, float* out) {
-  with_cols(nc, [&](auto n) { dot_q6_k_n<decltype(n)::value>(w, x, xs, k, out); });
+  with_cols(nc, [&](auto n) { Q6KTiles::tile<1, decltype(n)::value>(w, 0, x, xs, k, out, 1); });
 }
 
-const DotKernel kQ6_K{ActFormat::q8, dot_q6_k, "avx512-vnni"};
+const DotKernel kQ6_K{ActFormat::q8q, dot_q6_k, "avx512-vnni"};
 
 }  // namespace
 
-const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : nullptr; }
+const DotKernel* avx512_k4_dot_kernel(DType t);
+const DotKernel* avx512_k_dot_kernel(DType t) { return t == DType::Q6_K ? &kQ6_K : avx512_k4_dot_kernel(t); }
+
+namespace {
+size_t q8q_bytes(int64_t k) { return q8q_row_bytes(k); }
+const GemmKernel kQ6_K_Gemm{q8q_bytes, quantize_q8q_row, gemm_driver::gemm<Q6KTiles>, "avx512-vnni"};
+}  // namespace
+const GemmKernel* avx512_q6_k_gemm_kernel() { return &kQ6_K_Gemm; }
 
 }  // namespace v4::cpu
 

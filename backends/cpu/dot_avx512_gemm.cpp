@@ -247,6 +247,9 @@ const GemmKernel* avx512_gemm_kernel(DType t) {
     case DType::F32: return &kF32;
     case DType::F16: return &kF16;
     case DType::BF16: return &kBF16;
+    case DType::Q4_K:
+    case DType::Q5_K: return avx512_k4_gemm_kernel(t);
+    case DType::Q6_K: return avx512_q6_k_gemm_kernel();
     default: return avx512_x16_gemm_kernel(t);
   }
 }

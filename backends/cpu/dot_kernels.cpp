@@ -106,6 +106,8 @@ size_t act_row_bytes(ActFormat f, int64_t k) {
   switch (f) {
     case ActFormat::q8r4: return q8r4_row_bytes(k);
     case ActFormat::q8x16: return q8x16_row_bytes(k);
+    case ActFormat::q8k: return q8k_row_bytes(k);
+    case ActFormat::q8q: return q8q_row_bytes(k);
     default: return q8_row_bytes(k);
   }
 }
@@ -114,7 +116,32 @@ ActQuantizeFn act_quantizer(ActFormat f) {
   switch (f) {
     case ActFormat::q8r4: return quantize_q8r4_row;
     case ActFormat::q8x16: return quantize_q8x16_row;
+    case ActFormat::q8q: return quantize_q8q_row;
+#if defined(__x86_64__)
+    case ActFormat::q8k: return quantize_q8k_row;
+#endif
     default: return quantize_q8_row;
+  }
+}
+
+void quantize_q8q_row(const float* x, uint8_t* out, int64_t k) {
+  constexpr size_t kSo = q8_scales_offset(64);
+  uint8_t tmp[kSo + 2 * sizeof(float)];  // one quarter in the q8 format
+  const auto* tq = reinterpret_cast<const int8_t*>(tmp);
+  for (int64_t g = 0; g < k / 64; ++g) {
+    uint8_t* o = out + g * 192;
+    quantize_q8_row(x + g * 64, tmp, 64);
+    float d[2];
+    std::memcpy(d, tmp + kSo, sizeof d);
+    int32_t start[16];
+    float lane_d[16];
+    for (int l = 0; l < 16; ++l) {
+      start[l] = -32 * (tq[4 * l] + tq[4 * l + 1] + tq[4 * l + 2] + tq[4 * l + 3]);
+      lane_d[l] = d[l / 8];
+    }
+    std::memcpy(o, tmp, 64);
+    std::memcpy(o + 64, start, sizeof start);
+    std::memcpy(o + 128, lane_d, sizeof lane_d);
   }
 }
 

@@ -45,7 +45,15 @@ inline void with_cols(int nc, F&& f) {
 // element x16_step_start(s) + i), int32 nsum[16] (minus block j's sum of q, which the
 // kernels shift by the weights' offset and use as the dot product's start value), float
 // d[16].
-enum class ActFormat { f32, q8, q8r4, q8x16 };
+// q8k: for the Q4_K / Q5_K kernels, per super-block of 256 values, 544 bytes: int8 q[256]
+// as four 64-byte vectors holding sub-blocks (0|2), (1|3), (4|6), (5|7) (the order the
+// weights' nibbles unpack in), float d[64] (each vector's 16 lanes: 8 of the first
+// sub-block's scale, 8 of the second's), float s[8] (d_j times the sum of sub-block j's q,
+// for the weights' minimums).
+// q8q: for the Q6_K kernels, per 64-value quarter, 192 bytes: int8 q[64], int32 start[16]
+// (lane l: -32 times the sum of q[4l .. 4l + 3], the re-centring of the weights' unsigned
+// 6-bit values), float d[16] (lane l: the scale of the 32-value block holding q[4l]).
+enum class ActFormat { f32, q8, q8r4, q8x16, q8k, q8q };
 
 constexpr size_t q8_scales_offset(int64_t k) { return (static_cast<size_t>(k) + 63) / 64 * 64; }
 inline size_t q8_row_bytes(int64_t k) { return q8_scales_offset(k) + static_cast<size_t>(k / 32) * 4; }
@@ -63,7 +71,15 @@ inline size_t q8x16_row_bytes(int64_t k) { return static_cast<size_t>(k / 512) *
 // Same values as quantize_q8_row, in the q8x16 format (k a multiple of 512).
 void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k);
 
-// Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16).
+inline size_t q8k_row_bytes(int64_t k) { return static_cast<size_t>(k / 256) * 544; }
+// Same values as quantize_q8_row, in the q8k format (k a multiple of 256; AVX-512 builds).
+void quantize_q8k_row(const float* x, uint8_t* out, int64_t k);
+
+inline size_t q8q_row_bytes(int64_t k) { return static_cast<size_t>(k / 64) * 192; }
+// Same values as quantize_q8_row, in the q8q format (k a multiple of 64).
+void quantize_q8q_row(const float* x, uint8_t* out, int64_t k);
+
+// Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16, q8k, q8q).
 size_t act_row_bytes(ActFormat f, int64_t k);
 using ActQuantizeFn = void (*)(const float* x, uint8_t* out, int64_t k);
 ActQuantizeFn act_quantizer(ActFormat f);

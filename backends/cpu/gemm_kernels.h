@@ -50,6 +50,8 @@ const GemmKernel* find_gemm_kernel(DType weight_type);
 
 const GemmKernel* avx512_gemm_kernel(DType weight_type);
 const GemmKernel* avx512_x16_gemm_kernel(DType weight_type);
+const GemmKernel* avx512_k4_gemm_kernel(DType weight_type);
+const GemmKernel* avx512_q6_k_gemm_kernel();
 
 // The fewest activation columns for which the GEMM beats the matvec kernel.
 constexpr int64_t kGemmMinCols = 4;

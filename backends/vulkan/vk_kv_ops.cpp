@@ -15,6 +15,8 @@ const char* page_suffix(DType t) {
       return "f16";
     case DType::BF16:
       return "bf16";
+    case DType::FP8_KV:
+      return "fp8_kv";
     default:
       return nullptr;
   }
@@ -28,15 +30,28 @@ bool f32_rows(const Tensor* t) {
          t->nb[2] == t->nb[1] * t->ne[1] && t->nb[3] == t->nb[2] * t->ne[2];
 }
 
-// K and V pages the shaders can read and write: same layout, whole 32-bit words per row.
+bool has_ring(const KvView& kv, int comp) { return kv.comps[comp].ring != nullptr; }
+
+// K and V pages the shaders can read and write: same layout; f32/f16/bf16 rows of whole
+// 32-bit words, FP8 rows of whole 33-byte blocks (at any byte alignment) with their
+// recent-row window ring in the same device pool.
 bool pages_supported(const KvView& kv, int kc, int vc) {
-  if (!kv.on_device || kv.window != 0) return false;
+  if (!kv.on_device) return false;
   const KvComponentView& k = kv.comps[kc];
   const KvComponentView& v = kv.comps[vc];
-  if (k.ring || v.ring || k.type != v.type || k.row_elems != v.row_elems || !page_suffix(k.type))
-    return false;
+  if (k.type != v.type || k.row_elems != v.row_elems || !page_suffix(k.type)) return false;
+  if (k.type == DType::FP8_KV)
+    return k.ring && v.ring && kv.window > 0 && k.row_elems % 32 == 0 && kv.slot_bytes % 4 == 0;
+  if (k.ring || v.ring) return false;
   if (k.row_bytes % 4 != 0 || (k.type != DType::F32 && k.row_elems % 2 != 0)) return false;
   return kv.slot_bytes % 4 == 0;
+}
+
+// Bytes from a component's rows in slot 0 to sequence `seq`'s ring row `pos` (both in
+// the device pool, so the shaders add it to the component's start).
+uint32_t ring_offset(const KvView& kv, int comp, int32_t seq, int32_t pos) {
+  const auto* ring = reinterpret_cast<const uint8_t*>(kv.ring_row(comp, seq, pos));
+  return static_cast<uint32_t>(ring - kv.comps[comp].base);
 }
 
 }  // namespace
@@ -65,20 +80,48 @@ bool kv_op_supported(const Tensor& n) {
 size_t kv_table_words(const Tensor& n) {
   const KvView& kv = view_of(n);
   const size_t t = static_cast<size_t>(n.op == Op::attention ? n.src[0]->ne[2] : n.src[0]->ne[1]);
-  if (n.op == Op::kv_store) return 2 * t;
+  // FP8 pages: each token's ring rows (kv_store) or window start and rings (attention).
+  const size_t per_token = has_ring(kv, n.iparam[0]) ? (n.op == Op::kv_store ? 4 : 5) : 2;
+  if (n.op == Op::kv_store) return per_token * t;
   // Each sequence of the batch lists its pages once.
   const size_t seqs = std::min<size_t>(t, static_cast<size_t>(std::max(1, kv.n_seq)));
-  return 2 * t + seqs * kv.n_logical_pages;
+  return per_token * t + seqs * kv.n_logical_pages;
 }
+
+namespace {
+// The ring words of each token (FP8 pages), after its slot/list and position:
+// kv_store: [2T, 3T) K's ring row, [3T, 4T) V's (bytes from each component's start);
+// attention: [2T, 3T) the first position read from the ring (window_row's rule),
+// [3T, 4T) / [4T, 5T) the token's sequence's K / V ring (its row 0, same unit).
+void fill_ring_words(const Tensor& n, uint32_t* table) {
+  const KvView& kv = view_of(n);
+  const size_t T = static_cast<size_t>(kv.n_tokens);
+  const int kc = n.iparam[0], vc = n.iparam[1];
+  for (size_t t = 0; t < T; ++t) {
+    const int32_t s = kv.tok_seq[t], p = kv.tok_pos[t];
+    if (n.op == Op::kv_store) {
+      table[2 * T + t] = ring_offset(kv, kc, s, p);
+      table[3 * T + t] = ring_offset(kv, vc, s, p);
+    } else {
+      table[2 * T + t] = u32(static_cast<size_t>(std::max({0, p - kv.window + 1, kv.ring_valid_from[s]})));
+      table[3 * T + t] = ring_offset(kv, kc, s, 0);
+      table[4 * T + t] = ring_offset(kv, vc, s, 0);
+    }
+  }
+}
+}  // namespace
 
 void fill_kv_table(const Tensor& n, uint32_t* table, size_t words, std::vector<int32_t>& scratch) {
   const KvView& kv = view_of(n);
   const size_t t_count = static_cast<size_t>(kv.n_tokens);
   const int32_t group = kv.comps[n.iparam[0]].group;
   const uint32_t* slots = kv.block_slot + static_cast<size_t>(group) * kv.n_logical_pages;
-  if (2 * t_count > words)
+  const bool ring = has_ring(kv, n.iparam[0]);
+  const size_t per_token = ring ? (n.op == Op::kv_store ? 4 : 5) : 2;
+  if (per_token * t_count > words)
     fail(Status::internal, "vulkan: a batch of {} tokens overflows the KV table", t_count);
   for (size_t t = 0; t < t_count; ++t) table[t_count + t] = u32(kv.tok_pos[t]);
+  if (ring) fill_ring_words(n, table);
   if (n.op == Op::kv_store) {
     for (size_t t = 0; t < t_count; ++t)
       table[t] = slots[kv.seq_pages[kv.tok_seq[t]][kv.tok_pos[t] >> kv.page_shift]];
@@ -94,7 +137,7 @@ void fill_kv_table(const Tensor& n, uint32_t* table, size_t words, std::vector<i
   }
   for (size_t t = 0; t < t_count; ++t)
     last[kv.tok_seq[t]] = std::max(last[kv.tok_seq[t]], kv.tok_pos[t]);
-  size_t next = 2 * t_count;
+  size_t next = per_token * t_count;
   for (size_t t = 0; t < t_count; ++t) {
     const int32_t s = kv.tok_seq[t];
     if (at[s] < 0) {
@@ -131,7 +174,17 @@ Dispatch plan_kv_dispatch(const Tensor& n, size_t k_off, size_t v_off) {
     pc.ne1 = u32(k_off / 4);
     pc.ne2 = u32(v_off / 4);
     pc.i[3] = u32(src_k->ne[1]);
-    const int64_t words = k.type == DType::F32 ? k.row_elems : k.row_elems / 2;
+    if (k.type == DType::FP8_KV) {
+      // One invocation per 32-value block, everything in bytes (rows are not word-aligned).
+      d.raw[3] = true;
+      pc.stride[2] = u32(kv.slot_bytes);
+      pc.stride[3] = u32(k.row_bytes);
+      pc.ne1 = u32(k_off);
+      pc.ne2 = u32(v_off);
+    }
+    const int64_t words = k.type == DType::F32      ? k.row_elems
+                          : k.type == DType::FP8_KV ? k.row_elems / 32
+                                                    : k.row_elems / 2;
     d.groups[0] = u32((words + 63) / 64);
     d.groups[1] = u32(src_k->ne[1]);
     d.groups[2] = 2;
@@ -154,6 +207,10 @@ Dispatch plan_kv_dispatch(const Tensor& n, size_t k_off, size_t v_off) {
   pc.i[1] = u32(q->ne[1] / n.iparam[2]);
   pc.i[3] = u32(q->ne[2]);
   pc.f[0] = n.fparam[0];
+  if (k.ring) {  // FP8: ring rows are row_elems floats, ring_rows of them per sequence
+    pc.op = u32(static_cast<size_t>(kv.ring_rows - 1));
+    pc.nrows_b = u32(static_cast<size_t>(k.row_elems) * sizeof(float));
+  }
   d.groups[0] = u32(q->ne[1]);
   d.groups[1] = u32(q->ne[2]);
   return d;

@@ -14,10 +14,11 @@ namespace v4::vk {
 
 constexpr int64_t kMaxAttentionHeadDim = 256;  // MAX_HD in shaders/attention.comp
 
-// Page types and head sizes the shaders handle (f32, f16, bf16 pages).
+// Page types and head sizes the shaders handle (f32, f16, bf16 and FP8_KV pages).
 bool kv_type_supported(DType type, int64_t head_dim);
 // Whether `node` (kv_store or attention) can run on Vulkan: its view's pages are device
-// memory of types the shaders read, with no recent-row window (FP8 pages stay on the CPU).
+// memory of types the shaders read; FP8 pages only with their recent-row window ring in
+// the same device pool (the ring is what makes the results the CPU's).
 bool kv_op_supported(const Tensor& node);
 // Words of the node's page table (the largest batch its graph runs).
 size_t kv_table_words(const Tensor& node);

@@ -34,7 +34,7 @@ set(_vk_variants
   "softmax|softmax|"
   "softmax_sg|softmax|USE_SUBGROUP"
   "copy_f32_f16|copy|WTYPE_F32,OUT_F16")
-foreach(t f32 f16 bf16)  # KV page types (vk_kv_ops.cpp)
+foreach(t f32 f16 bf16 fp8_kv)  # KV page types (vk_kv_ops.cpp)
   string(TOUPPER ${t} T)
   list(APPEND _vk_variants "kv_store_${t}|kv_store|WTYPE_${T}" "attention_${t}|attention|WTYPE_${T}"
        "attention_${t}_split|attention|WTYPE_${T},SPLIT")

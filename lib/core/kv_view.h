@@ -26,7 +26,8 @@ struct KvComponentView {
   int64_t row_elems = 0;
   int32_t group = 0;        // blocks of this group hold this component
   // Recent-row window (block-quantised rows only): f32 copies of each sequence's latest
-  // rows, sequence after sequence, ring_rows rows each; null when the type has none.
+  // rows, ring_rows rows each, sequence s's at ring + s * KvView::ring_seq_stride; null
+  // when the type has none. Like `base`, a device address when the view is on_device.
   float* ring = nullptr;
 };
 
@@ -59,6 +60,7 @@ struct KvView {
   // of the page (DeepSeek-V4 keeps its sliding window in high precision the same way).
   int32_t window = 0;
   int32_t ring_rows = 0;                  // a power of two >= window + the largest batch
+  int64_t ring_seq_stride = 0;            // floats from one sequence's ring rows to the next
   const int32_t* ring_valid_from = nullptr;  // per seq: older ring rows were overwritten
   // The batch being run.
   int32_t n_tokens = 0;
@@ -79,7 +81,7 @@ struct KvView {
   }
   float* ring_row(int comp, int32_t seq, int32_t pos) const {
     const KvComponentView& c = comps[comp];
-    return c.ring + (static_cast<size_t>(seq) * ring_rows + (pos & (ring_rows - 1))) * c.row_elems;
+    return c.ring + seq * ring_seq_stride + static_cast<int64_t>(pos & (ring_rows - 1)) * c.row_elems;
   }
   // The exact f32 copy of row `pos` when the query at `query_pos` reads it from the window,
   // else nullptr (read the page).

@@ -56,13 +56,34 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   n_pages_ = pages_per_seq + (n_seq_max - 1);
   plan_tiers(budgets, n_seq_max, log);
 
+  // The recent-row window: per sequence, each quantised component's ring_rows f32 rows.
+  if (window.window > 0) {
+    if (window.ring_rows < window.window ||
+        !std::has_single_bit(static_cast<uint32_t>(window.ring_rows)))
+      fail(Status::invalid_arg, "KV window ring of {} rows does not hold {} recent rows",
+           window.ring_rows, window.window);
+    ring_comp_at_.assign(comps_.size(), 0);
+    for (size_t c = 0; c < comps_.size(); ++c) {
+      if (!traits(comps_[c].type).quantized) continue;
+      ring_comp_at_[c] = ring_seq_floats_;
+      ring_seq_floats_ += static_cast<size_t>(comps_[c].row_elems) * window.ring_rows;
+    }
+  }
+
   // A device hot tier (the attention backend's memory) gets n_pages_ more slots, into
-  // which a group's warm and disk blocks are copied before its attention.
+  // which a group's warm and disk blocks are copied before its attention, then the
+  // window rings (whole slots per sequence, so one sequence's ring moves as slots).
   const uint64_t n_blocks_total = static_cast<uint64_t>(n_groups_) * n_pages_;
   if (hot_tier) {
     const uint32_t dev_staging = n_slots_[kHot] < n_blocks_total ? n_pages_ : 0;
-    tiers_[kHot] = hot_tier(n_slots_[kHot] + dev_staging, slot_bytes_);
+    const uint32_t seq_slots =
+        static_cast<uint32_t>((ring_seq_floats_ * sizeof(float) + slot_bytes_ - 1) / slot_bytes_);
+    tiers_[kHot] = hot_tier(n_slots_[kHot] + dev_staging + seq_slots * n_seq_max, slot_bytes_);
     hot_on_device_ = tiers_[kHot] != nullptr;
+    if (hot_on_device_) {
+      ring_first_slot_ = n_slots_[kHot] + dev_staging;
+      ring_seq_slots_ = seq_slots;
+    }
   }
   // Host pool: [hot slots (host hot tier only) | warm slots | disk staging].
   const uint32_t host_first = hot_on_device_ ? 0 : n_slots_[kHot];
@@ -130,26 +151,28 @@ KvCache::KvCache(std::vector<KvComponentSpec> comps, int32_t page_rows, uint32_t
   view_.residency = this;
   view_.on_device = hot_on_device_;
   view_.n_seq = static_cast<int32_t>(n_seq_max);
-  if (window.window > 0) {
-    if (window.ring_rows < window.window ||
-        !std::has_single_bit(static_cast<uint32_t>(window.ring_rows)))
-      fail(Status::invalid_arg, "KV window ring of {} rows does not hold {} recent rows",
-           window.ring_rows, window.window);
-    size_t floats = 0;
-    for (const KvComponentSpec& c : comps_)
-      if (traits(c.type).quantized) floats += static_cast<size_t>(c.row_elems);
-    ring_.assign(floats * window.ring_rows * n_seq_max, 0.0f);
-    size_t at = 0;
-    for (size_t c = 0; c < comps_.size(); ++c) {
-      if (!traits(comps_[c].type).quantized) continue;
-      comp_views_[c].ring = ring_.data() + at;
-      at += static_cast<size_t>(comps_[c].row_elems) * window.ring_rows * n_seq_max;
-    }
-    view_.window = window.window;
-    view_.ring_rows = window.ring_rows;
-  }
+  if (window.window > 0) make_ring(window, n_seq_max);
   ring_valid_from_.assign(n_seq_max, 0);
   view_.ring_valid_from = ring_valid_from_.data();
+}
+
+// Points the view's components at their rings: host memory, or the device tier's ring
+// slots (sequence s's ring starts at slot ring_first_slot_ + s * ring_seq_slots_).
+void KvCache::make_ring(const KvWindow& window, uint32_t n_seq_max) {
+  float* base = nullptr;
+  if (ring_seq_slots_ > 0) {
+    base = reinterpret_cast<float*>(tiers_[kHot]->address_base() +
+                                    size_t{ring_first_slot_} * slot_bytes_);
+    view_.ring_seq_stride = static_cast<int64_t>(size_t{ring_seq_slots_} * slot_bytes_ / sizeof(float));
+  } else {
+    ring_.assign(ring_seq_floats_ * n_seq_max, 0.0f);
+    base = ring_.data();
+    view_.ring_seq_stride = static_cast<int64_t>(ring_seq_floats_);
+  }
+  for (size_t c = 0; c < comps_.size(); ++c)
+    if (traits(comps_[c].type).quantized) comp_views_[c].ring = base + ring_comp_at_[c];
+  view_.window = window.window;
+  view_.ring_rows = window.ring_rows;
 }
 
 KvCache::~KvCache() {
@@ -602,11 +625,71 @@ void KvCache::copy(int32_t src, int32_t dst) {
   }
   seqs_[dst].length = seqs_[src].length;
   ring_valid_from_[dst] = ring_valid_from_[src];
-  for (size_t c = 0; c < comps_.size(); ++c) {
-    if (!comp_views_[c].ring) continue;
-    const size_t n = static_cast<size_t>(comps_[c].row_elems) * view_.ring_rows;
-    std::memcpy(comp_views_[c].ring + dst * n, comp_views_[c].ring + src * n, n * sizeof(float));
+  if (ring_seq_floats_ == 0) return;
+  if (ring_seq_slots_ == 0) {
+    std::memcpy(ring_.data() + static_cast<size_t>(dst) * ring_seq_floats_,
+                ring_.data() + static_cast<size_t>(src) * ring_seq_floats_,
+                ring_seq_floats_ * sizeof(float));
+    return;
   }
+  ring_of(src);  // device ring: through the host, as copied blocks are
+  store_ring(dst);
+}
+
+float* KvCache::window_row(size_t comp, int32_t seq, int32_t pos) {
+  if (ring_seq_slots_ > 0)
+    fail(Status::internal, "window_row: the KV window ring is in device memory; use read_window");
+  return view_.ring_row(static_cast<int>(comp), seq, pos);
+}
+
+float* KvCache::ring_of(int32_t seq) {
+  if (ring_seq_slots_ == 0) return ring_.data() + static_cast<size_t>(seq) * ring_seq_floats_;
+  ring_copy_.resize(size_t{ring_seq_slots_} * slot_bytes_ / sizeof(float));
+  auto* bytes = reinterpret_cast<uint8_t*>(ring_copy_.data());
+  const uint32_t first = ring_first_slot_ + static_cast<uint32_t>(seq) * ring_seq_slots_;
+  for (uint32_t i = 0; i < ring_seq_slots_; ++i)
+    tiers_[kHot]->read_slot(first + i, bytes + size_t{i} * slot_bytes_);
+  tiers_[kHot]->submit();
+  tiers_[kHot]->wait();
+  return ring_copy_.data();
+}
+
+void KvCache::store_ring(int32_t seq) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(ring_copy_.data());
+  const uint32_t first = ring_first_slot_ + static_cast<uint32_t>(seq) * ring_seq_slots_;
+  for (uint32_t i = 0; i < ring_seq_slots_; ++i)
+    tiers_[kHot]->write_slot(first + i, bytes + size_t{i} * slot_bytes_);
+  tiers_[kHot]->submit();
+  tiers_[kHot]->wait();
+}
+
+void KvCache::check_window_args(int32_t seq, size_t comp, int32_t first, int32_t n) const {
+  if (seq < 0 || seq >= static_cast<int32_t>(seqs_.size()) || comp >= comps_.size() ||
+      !comp_views_[comp].ring || first < 0 || n < 0 || n > view_.ring_rows)
+    fail(Status::invalid_arg,
+         "KV window: sequence {} component {} rows {}..{} are not in a recent-row ring", seq,
+         comp, first, first + n);
+}
+
+void KvCache::read_window(int32_t seq, size_t comp, int32_t first, int32_t n, float* dst) {
+  check_window_args(seq, comp, first, n);
+  if (n == 0) return;
+  const float* ring = ring_of(seq) + ring_comp_at_[comp];
+  const size_t elems = static_cast<size_t>(comps_[comp].row_elems);
+  for (int32_t p = first; p < first + n; ++p)
+    std::memcpy(dst + (p - first) * elems, ring + (p & (view_.ring_rows - 1)) * elems,
+                elems * sizeof(float));
+}
+
+void KvCache::write_window(int32_t seq, size_t comp, int32_t first, int32_t n, const float* src) {
+  check_window_args(seq, comp, first, n);
+  if (n == 0) return;
+  float* ring = ring_of(seq) + ring_comp_at_[comp];
+  const size_t elems = static_cast<size_t>(comps_[comp].row_elems);
+  for (int32_t p = first; p < first + n; ++p)
+    std::memcpy(ring + (p & (view_.ring_rows - 1)) * elems, src + (p - first) * elems,
+                elems * sizeof(float));
+  if (ring_seq_slots_ > 0) store_ring(seq);
 }
 
 int32_t KvCache::window_first(int32_t seq) const {

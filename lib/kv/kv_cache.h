@@ -26,6 +26,9 @@ namespace v4 {
 
 // The recent-row window of block-quantised (FP8) rows: f32 copies of each sequence's last
 // `window` rows, in a ring of `ring_rows` (a power of two >= window + the largest batch).
+// The ring lives where the hot tier does: host memory, or, with a device hot tier, slots
+// of that tier past its page slots (one run of slots per sequence), written and read by
+// the device's kernels; the host reaches it through read_window/write_window.
 struct KvWindow {
   int32_t window = 0;     // 0: none
   int32_t ring_rows = 0;
@@ -103,9 +106,12 @@ class KvCache final : public KvResidency {
   int32_t window() const { return view_.window; }
   // The window rows `seq` holds exactly: positions [first, seq_length).
   int32_t window_first(int32_t seq) const;
-  float* window_row(size_t comp, int32_t seq, int32_t pos) {
-    return view_.ring_row(static_cast<int>(comp), seq, pos);
-  }
+  // A host ring's row (tests); fails when the ring is in device memory.
+  float* window_row(size_t comp, int32_t seq, int32_t pos);
+  // Ring rows [first, first + n) of quantised component `comp` of `seq` (within its last
+  // ring_rows positions), n * row_elems floats, wherever the ring lives (sessions).
+  void read_window(int32_t seq, size_t comp, int32_t first, int32_t n, float* dst);
+  void write_window(int32_t seq, size_t comp, int32_t first, int32_t n, const float* src);
   // After restoring rows from elsewhere (sessions): only positions >= first have exact copies.
   void set_window_first(int32_t seq, int32_t first) { ring_valid_from_[seq] = first; }
   KvStats stats() const;
@@ -143,6 +149,10 @@ class KvCache final : public KvResidency {
   void stage_group(int32_t group);
   bool in_batch(size_t seq) const { return batch_old_length_[seq] >= 0; }
   void wait_staged();
+  void make_ring(const KvWindow& window, uint32_t n_seq_max);
+  float* ring_of(int32_t seq);        // the sequence's ring in host memory (device: a copy)
+  void store_ring(int32_t seq);       // device ring: writes ring_copy_ back
+  void check_window_args(int32_t seq, size_t comp, int32_t first, int32_t n) const;
 
   std::vector<KvComponentSpec> comps_;
   int32_t page_rows_;
@@ -187,7 +197,12 @@ class KvCache final : public KvResidency {
   std::vector<KvComponentView> comp_views_;
   std::vector<const uint32_t*> seq_page_ptrs_;
   std::vector<int32_t> tok_seq_, tok_pos_;
-  std::vector<float> ring_;              // recent-row window storage, all components
+  std::vector<float> ring_;              // host ring: recent-row windows, all components
+  std::vector<size_t> ring_comp_at_;     // floats from a sequence's ring to a component's
+  size_t ring_seq_floats_ = 0;           // ring floats per sequence (all components)
+  uint32_t ring_first_slot_ = 0;         // device ring: its first slot of the hot tier
+  uint32_t ring_seq_slots_ = 0;          // ... and slots per sequence (0: host ring)
+  std::vector<float> ring_copy_;         // device ring: one sequence's, read to the host
   std::vector<int32_t> ring_valid_from_; // per sequence
   KvView view_;
 };

@@ -51,6 +51,7 @@ class KvTier {
 };
 
 // Makes the hot tier in a backend's memory (Backend::make_kv_tier); null: host memory.
+// Its slots also hold the cache's device staging slots and FP8 window rings (KvCache).
 using KvTierFactory = std::function<std::unique_ptr<KvTier>(uint32_t n_slots, size_t slot_bytes)>;
 
 // A tier over host memory the caller owns: slot i is base + i * slot_bytes.

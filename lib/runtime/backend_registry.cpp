@@ -1,5 +1,8 @@
 #include "lib/runtime/backend_registry.h"
 
+#include <optional>
+#include <utility>
+
 #include "backends/cpu/cpu_backend.h"
 #include "lib/core/error.h"
 #ifdef V4_HAVE_CUDA
@@ -77,37 +80,33 @@ std::string describe_devices() {
   return out;
 }
 
-std::unique_ptr<Backend> create_device_backend(const std::string& kind, const std::string& device,
-                                               const Logger& log) {
-  if (kind.empty() || kind == "auto") {
-    std::string reasons;
-    for (const BackendFactory& f : backend_factories()) {
-      if (std::string_view(f.name) == "cpu") continue;
-      try {
-        // A device named explicitly is taken even when it is not a GPU.
-        auto b = f.create(device, device.empty());
-        log(LogLevel::info, "backend auto: {} on {}", f.name, b->devices().front().name);
-        return b;
-      } catch (const Error& e) {
-        reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", e.what());
-      }
-    }
-    log(LogLevel::info, "backend auto: running on the CPU ({})",
-        reasons.empty() ? "no GPU backend in this build" : reasons);
-    return nullptr;
-  }
-  if (kind == "cpu") return nullptr;
-  const BackendFactory* f = find_backend_factory(kind);
-  if (!f) {
-    if (kind == "vulkan" || kind == "cuda")
-      fail(Status::unsupported, "backend '{}' is not compiled into this build of v4engine "
-           "(rebuild with -DV4_{}=ON)", kind, kind == "vulkan" ? "VULKAN" : "CUDA");
-    fail(Status::invalid_arg, "unknown backend '{}' (expected auto, cpu, vulkan or cuda)", kind);
-  }
-  return f->create(device, false);
+namespace {
+
+// The factory of a backend named explicitly (not auto or cpu), or a clear error.
+const BackendFactory& named_factory(const std::string& kind) {
+  if (const BackendFactory* f = find_backend_factory(kind)) return *f;
+  if (kind == "vulkan" || kind == "cuda")
+    fail(Status::unsupported, "backend '{}' is not compiled into this build of v4engine "
+         "(rebuild with -DV4_{}=ON)", kind, kind == "vulkan" ? "VULKAN" : "CUDA");
+  fail(Status::invalid_arg, "unknown backend '{}' (expected auto, cpu, vulkan or cuda)", kind);
 }
 
-namespace {
+// `--backend auto`: open(f) on each device backend in preference order; the first that
+// succeeds wins. Otherwise an empty result, and *reasons says why each failed.
+template <class Open>
+auto first_device_backend(Open open, std::string* reasons) -> std::optional<decltype(open(
+    std::declval<const BackendFactory&>()))> {
+  for (const BackendFactory& f : backend_factories()) {
+    if (std::string_view(f.name) == "cpu") continue;
+    try {
+      return open(f);
+    } catch (const Error& e) {
+      *reasons += fmt::format("{}{}", reasons->empty() ? "" : "; ", e.what());
+    }
+  }
+  if (reasons->empty()) *reasons = "no GPU backend in this build";
+  return std::nullopt;
+}
 
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> out;
@@ -135,6 +134,24 @@ std::vector<std::unique_ptr<Backend>> create_all(const BackendFactory& f,
 
 }  // namespace
 
+std::unique_ptr<Backend> create_device_backend(const std::string& kind, const std::string& device,
+                                               const Logger& log) {
+  if (kind == "cpu") return nullptr;
+  if (!kind.empty() && kind != "auto") return named_factory(kind).create(device, false);
+  std::string reasons;
+  auto b = first_device_backend(
+      [&](const BackendFactory& f) {
+        // A device named explicitly is taken even when it is not a GPU.
+        auto one = f.create(device, device.empty());
+        log(LogLevel::info, "backend auto: {} on {}", f.name, one->devices().front().name);
+        return one;
+      },
+      &reasons);
+  if (b) return std::move(*b);
+  log(LogLevel::info, "backend auto: running on the CPU ({})", reasons);
+  return nullptr;
+}
+
 std::vector<std::unique_ptr<Backend>> create_device_backends(const std::string& kind,
                                                              const std::string& devices,
                                                              const Logger& log) {
@@ -142,27 +159,17 @@ std::vector<std::unique_ptr<Backend>> create_device_backends(const std::string& 
   if (kind == "cpu")
     fail(Status::invalid_arg, "a device list ('{}') needs a device backend; choose --backend "
          "cuda or vulkan", devices);
-  if (!kind.empty() && kind != "auto") {
-    const BackendFactory* f = find_backend_factory(kind);
-    if (!f) {
-      create_device_backend(kind, names.front(), log);  // throws why
-      fail(Status::invalid_arg, "unknown backend '{}'", kind);
-    }
-    return create_all(*f, names);
-  }
+  if (!kind.empty() && kind != "auto") return create_all(named_factory(kind), names);
   std::string reasons;
-  for (const BackendFactory& f : backend_factories()) {
-    if (std::string_view(f.name) == "cpu") continue;
-    try {
-      auto out = create_all(f, names);
-      log(LogLevel::info, "backend auto: {} on devices {}", f.name, devices);
-      return out;
-    } catch (const Error& e) {
-      reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", e.what());
-    }
-  }
-  fail(Status::no_device, "no device backend can open devices {} ({})", devices,
-       reasons.empty() ? "no GPU backend in this build" : reasons);
+  auto out = first_device_backend(
+      [&](const BackendFactory& f) {
+        auto all = create_all(f, names);
+        log(LogLevel::info, "backend auto: {} on devices {}", f.name, devices);
+        return all;
+      },
+      &reasons);
+  if (out) return std::move(*out);
+  fail(Status::no_device, "no device backend can open devices {} ({})", devices, reasons);
 }
 
 }  // namespace v4

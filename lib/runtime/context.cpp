@@ -287,13 +287,8 @@ void Context::seq_restore(int32_t seq, const int32_t* tokens, int32_t n,
     }
     // Exact copies of the last rows, where the session has them.
     const int32_t first = n - n_window;
-    for (size_t c = 0; c < comps.size(); ++c) {
-      if (!window_rows[c]) continue;
-      const size_t elems = static_cast<size_t>(comps[c].row_elems);
-      for (int32_t p = first; p < n; ++p)
-        std::memcpy(kv_->window_row(c, seq, p), window_rows[c] + (p - first) * elems,
-                    elems * sizeof(float));
-    }
+    for (size_t c = 0; c < comps.size(); ++c)
+      if (window_rows[c]) kv_->write_window(seq, c, first, n - first, window_rows[c]);
     kv_->set_window_first(seq, first);
   } catch (...) {
     seq_clear(seq);

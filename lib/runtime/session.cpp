@@ -86,10 +86,12 @@ void save_session(Context& ctx, int32_t seq, const std::string& path) {
     out.resize(at + static_cast<size_t>(n) * comps[c].row_bytes());
     kv.read_rows(seq, c, n, out.data() + at);
   }
+  std::vector<float> window;
   for (size_t c = 0; c < comps.size(); ++c) {
     if (!traits(comps[c].type).quantized) continue;
-    for (int32_t p = first; p < n; ++p)
-      append(out, kv.window_row(c, seq, p), static_cast<size_t>(comps[c].row_elems) * sizeof(float));
+    window.resize(static_cast<size_t>(n - first) * comps[c].row_elems);
+    kv.read_window(seq, c, first, n - first, window.data());  // host or device ring
+    append(out, window.data(), window.size() * sizeof(float));
   }
   const uint64_t sum = XXH3_64bits(out.data(), out.size());
   append(out, &sum, sizeof sum);

@@ -42,6 +42,14 @@ vulkan_logits() {
   run_vk run --backend vulkan -p "Once upon a time" -n 8 --temp 0 --logits-out "$WORK/vk.bin"
   expect_rc 0 "vulkan --logits-out"
   logits_close "$WORK/cpu.bin" "$WORK/vk.bin" 1e-3 || die "logits differ"
+  # FP8 pages, past the 32-row exact window so dequantised rows are read too. K and V
+  # reach kv_store with last-bit differences (matmul order), which can round to another
+  # E4M3 step; measured 1.4e-5 on lavapipe.
+  run_v4 run --backend cpu -p "Once upon a time" -n 60 --temp 0 --kv-type fp8 --logits-out "$WORK/cpu8.bin"
+  expect_rc 0 "cpu --kv-type fp8 --logits-out"
+  run_vk run --backend vulkan -p "Once upon a time" -n 60 --temp 0 --kv-type fp8 --logits-out "$WORK/vk8.bin"
+  expect_rc 0 "vulkan --kv-type fp8 --logits-out"
+  logits_close "$WORK/cpu8.bin" "$WORK/vk8.bin" 1e-3 || die "FP8 logits differ"
 }
 
 # The executor's plan shows the Vulkan splits and the copies between them and the CPU.
@@ -95,8 +103,9 @@ split_running() {
                    /^ +ops:/ && index($0, " " op) { print b; exit }' <<<"$out"
 }
 
-# KV pages live in Vulkan memory and kv_store/attention run there (the plan says so);
-# FP8 pages stay on the host with CPU attention.
+# KV pages live in Vulkan memory and kv_store/attention run there (the plan says so),
+# FP8 pages (with their recent-row window ring) too; greedy text with FP8 pages is the
+# CPU's with FP8 pages.
 vulkan_kv_device() {
   need_vulkan_device
   run_vk info -m "$MODEL" --plan --backend vulkan
@@ -106,31 +115,38 @@ vulkan_kv_device() {
   [[ "$out" == *"kv tier device: "*" in vulkan memory"* ]] || die "KV pages not in vulkan memory: $out"
   run_vk info -m "$MODEL" --plan --backend vulkan --kv-type fp8
   expect_rc 0 "v4 info --plan --backend vulkan --kv-type fp8"
-  [[ $(split_running attention) == cpu ]] || die "FP8 attention should stay on the CPU: $out"
-  [[ "$out" != *"in vulkan memory"* ]] || die "FP8 pages should stay on the host: $out"
-  run_vk run --backend vulkan -n 40 --temp 0 --kv-type fp8
+  [[ $(split_running attention) == vulkan ]] || die "FP8 attention is not on vulkan: $out"
+  [[ $(split_running kv_store) == vulkan ]] || die "FP8 kv_store is not on vulkan: $out"
+  [[ "$out" == *"kv tier device: "*" in vulkan memory"* ]] || die "FP8 pages not in vulkan memory: $out"
+  run_v4 run --backend cpu -n 200 --temp 0 --kv-type fp8
+  expect_rc 0 "v4 run --backend cpu --kv-type fp8"
+  local cpu_text=$out
+  run_vk run --backend vulkan -n 200 --temp 0 --kv-type fp8
   expect_rc 0 "v4 run --backend vulkan --kv-type fp8"
-  [[ -n "$out" ]] || die "no text with FP8 pages on vulkan"
+  [[ "$out" == "$cpu_text" ]] || { show_diff "$cpu_text" "$out"; die "FP8 text differs from the CPU's"; }
 }
 
 # Small device and host budgets with a disk tier on Vulkan: blocks move between Vulkan
 # memory, RAM and disk, the logits are bitwise those of all-device pages, and the stats
-# count device blocks.
+# count device blocks; for f16 pages and FP8 pages (their window ring in Vulkan memory).
 vulkan_kv_tiers() {
   need_vulkan_device
   local args=(run --backend vulkan -p "Once upon a time" -n 120 --temp 0 --ctx 256 --kv-page 16)
-  run_vk "${args[@]}" --kv-type f16 --logits-out "$WORK/all.bin"
-  expect_rc 0 "all pages on vulkan"
-  local text=$out
+  local type text
   mkdir -p "$WORK/disk"
-  run_vk "${args[@]}" --kv-type f16 --kv-vram 40K --kv-ram 40K --kv-disk "$WORK/disk" --stats \
-    --logits-out "$WORK/tiered.bin"
-  expect_rc 0 "tiered pages on vulkan"
-  [[ "$out" == "$text" ]] || { show_diff "$text" "$out"; die "tiered text differs"; }
-  cmp -s "$WORK/all.bin" "$WORK/tiered.bin" || die "tiered logits differ from all-device logits"
-  grep -Eq '^kv device +[1-9][0-9]* blocks' <<<"$err" || die "no device blocks in the stats: $err"
-  grep -Eq '^kv disk +[1-9][0-9]* blocks' <<<"$err" || die "no disk blocks in the stats: $err"
-  [[ -z $(ls -A "$WORK/disk") ]] || die "the disk tier left files behind"
+  for type in f16 fp8; do
+    run_vk "${args[@]}" --kv-type $type --logits-out "$WORK/all.bin"
+    expect_rc 0 "all $type pages on vulkan"
+    text=$out
+    run_vk "${args[@]}" --kv-type $type --kv-vram 40K --kv-ram 40K --kv-disk "$WORK/disk" \
+      --stats --logits-out "$WORK/tiered.bin"
+    expect_rc 0 "tiered $type pages on vulkan"
+    [[ "$out" == "$text" ]] || { show_diff "$text" "$out"; die "tiered $type text differs"; }
+    cmp -s "$WORK/all.bin" "$WORK/tiered.bin" || die "tiered $type logits differ from all-device logits"
+    grep -Eq '^kv device +[1-9][0-9]* blocks' <<<"$err" || die "no device blocks in the $type stats: $err"
+    grep -Eq '^kv disk +[1-9][0-9]* blocks' <<<"$err" || die "no disk blocks in the $type stats: $err"
+    [[ -z $(ls -A "$WORK/disk") ]] || die "the disk tier left files behind"
+  done
 }
 
 # Sessions read and write KV rows in Vulkan memory: saving on Vulkan and resuming on Vulkan
@@ -152,6 +168,19 @@ vulkan_kv_session() {
   expect_rc 0 "cpu run --session with a file saved on vulkan"
   [[ "$err" == *"restored"* ]] || die "nothing restored on the CPU: $err"
   [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed run on the CPU differs"; }
+  # FP8 pages: the window's exact rows are read from and written to the device ring.
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0 --kv-type fp8
+  expect_rc 0 "vulkan FP8 run without a session"
+  plain=$out
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0 --kv-type fp8 --session "$WORK/s8.v4s"
+  expect_rc 0 "vulkan FP8 run --session (save)"
+  run_vk run --backend vulkan -p "$prompt" -n 30 --temp 0 --kv-type fp8 --session "$WORK/s8.v4s"
+  expect_rc 0 "vulkan FP8 run --session (resume)"
+  [[ "$err" == *"restored"* ]] || die "nothing restored (FP8): $err"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed FP8 run on vulkan differs"; }
+  run_v4 run --backend cpu -p "$prompt" -n 30 --temp 0 --kv-type fp8 --session "$WORK/s8.v4s"
+  expect_rc 0 "cpu FP8 run --session with a file saved on vulkan"
+  [[ "$out" == "$plain" ]] || { show_diff "$plain" "$out"; die "resumed FP8 run on the CPU differs"; }
 }
 
 # Compiled pipelines are kept in a cache file and read back by the next process.

@@ -73,7 +73,8 @@ int64_t mismatches(const GemmCase& c, int64_t split) {
 
 TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][gemm]") {
   for (DType t : {DType::Q4_0_X16, DType::Q8_0_X16, DType::Q4_0_R4, DType::Q8_0_R4, DType::Q4_0,
-                  DType::Q8_0, DType::F16, DType::BF16, DType::F32}) {
+                  DType::Q8_0, DType::F16, DType::BF16, DType::F32, DType::Q4_K, DType::Q5_K,
+                  DType::Q6_K}) {
     if (!cpu::find_gemm_kernel(t) || !cpu::find_dot_kernel(t)) {
       WARN("no GEMM kernel for " << type_name(t) << " on this CPU (" << cpu::cpu_kernel_family()
                                  << "): nothing to compare");
@@ -97,8 +98,9 @@ TEST_CASE("GEMM kernels equal the matvec kernels bit for bit", "[cpu][kernels][g
           }
         }
     // More columns than one L2 panel (512 KiB of activations: 2048 columns of k = 128 in the
-    // q8r4x format, 3639 in the q8 format, 1024 f32 columns of k = 128).
-    const GemmCase wide{t, bs == 512 ? 512 : 128, 5, bs == 1 ? 1100 : 3700};
+    // q8r4x format, 3639 in the q8 format, 1024 f32 columns of k = 128, 963 q8k columns of
+    // k = 256).
+    const GemmCase wide{t, bs >= 256 ? bs : 128, 5, bs == 1 ? 1100 : 3700};
     INFO(type_name(t) << " wide panel");
     REQUIRE(mismatches(wide, 3) == 0);
   }

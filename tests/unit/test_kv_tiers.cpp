@@ -349,3 +349,61 @@ TEST_CASE("without a device tier the hot tier stays in host memory", "[kv][tiers
   append(kv, 0, 5);
   check_resident(kv, 0);
 }
+
+// FP8 pages with a device hot tier: the recent-row window ring lives in the tier's slots
+// past its page slots (the device kernels write and read it through the view), and the
+// host reaches it only through queued slot copies: read_window/write_window (sessions)
+// and copy (a copied sequence gets its ring).
+TEST_CASE("the FP8 window ring lives in a device hot tier", "[kv][tiers][fp8]") {
+  const std::vector<KvComponentSpec> comps = {{"k", DType::FP8_KV, 32, 0},
+                                              {"v", DType::FP8_KV, 32, 0}};
+  int uploads = 0;
+  uint32_t made_slots = 0;
+  StandInDeviceTier* tier = nullptr;
+  const KvTierFactory factory = [&](uint32_t n, size_t bytes) {
+    made_slots = n;
+    auto t = std::make_unique<StandInDeviceTier>(n, bytes, &uploads);
+    tier = t.get();
+    return t;
+  };
+  KvCache kv(comps, 4, 64, 2, {}, {}, KvWindow{4, 16}, factory);
+  REQUIRE(kv.hot_on_device());
+  const KvView& v = *kv.view();
+  // Page slots, then per sequence whole slots holding 2 components x 16 rows x 32 floats.
+  const size_t ring_bytes = 2 * 16 * 32 * sizeof(float);
+  const uint32_t per_seq = static_cast<uint32_t>((ring_bytes + kv.block_bytes() - 1) / kv.block_bytes());
+  CHECK(made_slots == kv.total_pages() + 2 * per_seq);
+  const uint8_t* first_ring = tier->address_base() + size_t{kv.total_pages()} * kv.block_bytes();
+  CHECK(reinterpret_cast<const uint8_t*>(v.comps[0].ring) == first_ring);
+  CHECK(reinterpret_cast<const uint8_t*>(v.ring_row(1, 1, 15) + 32) <=
+        tier->address_base() + size_t{made_slots} * kv.block_bytes());
+  CHECK_THROWS_AS(kv.window_row(0, 0, 0), Error);  // no host pointer into device memory
+
+  // The "kernels" write rows 0..5 of sequence 0 into the ring through the view.
+  std::vector<int32_t> s(6, 0), p = {0, 1, 2, 3, 4, 5};
+  kv.begin_batch(6, s.data(), p.data());
+  for (int32_t pos = 0; pos < 6; ++pos)
+    for (int c = 0; c < 2; ++c)
+      for (int e = 0; e < 32; ++e) v.ring_row(c, 0, pos)[e] = expected(0, pos, c, e);
+  CHECK(kv.window_first(0) == 2);
+  std::vector<float> got(4 * 32);
+  kv.read_window(0, 1, 2, 4, got.data());
+  for (int32_t r = 0; r < 4; ++r)
+    for (int e = 0; e < 32; ++e) REQUIRE(got[r * 32 + e] == expected(0, 2 + r, 1, e));
+
+  kv.copy(0, 1);  // the copy's ring, through the host
+  CHECK(kv.window_first(1) == 2);
+  kv.read_window(1, 0, 2, 4, got.data());
+  for (int32_t r = 0; r < 4; ++r)
+    for (int e = 0; e < 32; ++e) REQUIRE(got[r * 32 + e] == expected(0, 2 + r, 0, e));
+
+  // Sessions restore rows with write_window; the kernels then read them in place.
+  std::vector<float> fresh(2 * 32, 2.5f);
+  const int before = uploads;
+  kv.write_window(1, 0, 4, 2, fresh.data());
+  CHECK(uploads > before);
+  CHECK(v.ring_row(0, 1, 5)[31] == 2.5f);
+  CHECK(v.ring_row(0, 1, 3)[0] == expected(0, 3, 0, 0));  // its other rows are kept
+  CHECK(v.ring_row(0, 0, 5)[31] == expected(0, 5, 0, 31));  // sequence 0's are untouched
+  CHECK_THROWS_AS(kv.read_window(0, 0, 0, 17, got.data()), Error);  // more than the ring
+}

@@ -365,6 +365,35 @@ std::vector<uint8_t> kv_rows(KvCache& cache, int32_t seq, size_t comp) {
   return rows;
 }
 
+// FP8 pages always come with the recent-row window (as the context makes them): 16 exact
+// rows in a ring of 64, which holds the window plus the 37-token prefill below.
+KvWindow window_for(DType type, int32_t ring_rows = 64) {
+  return type == DType::FP8_KV ? KvWindow{16, ring_rows} : KvWindow{};
+}
+
+// The rows `seq` holds exactly in its window ring, as bits (empty without a ring).
+std::vector<uint32_t> ring_rows(KvCache& cache, int32_t seq, size_t comp) {
+  if (cache.window() == 0) return {};
+  const int32_t first = cache.window_first(seq), n = cache.seq_length(seq) - first;
+  std::vector<float> f(static_cast<size_t>(n) * cache.components()[comp].row_elems);
+  cache.read_window(seq, comp, first, n, f.data());
+  std::vector<uint32_t> bits(f.size());
+  std::memcpy(bits.data(), f.data(), f.size() * sizeof(float));
+  return bits;
+}
+
+// Stored pages and ring rows of both sequences equal bit for bit.
+void check_same_rows(KvCache& got, KvCache& want) {
+  for (int32_t s = 0; s < 2; ++s) {
+    REQUIRE(got.seq_length(s) == want.seq_length(s));
+    REQUIRE(got.window_first(s) == want.window_first(s));
+    for (size_t c = 0; c < 2; ++c) {
+      CHECK(kv_rows(got, s, c) == kv_rows(want, s, c));
+      CHECK(ring_rows(got, s, c) == ring_rows(want, s, c));
+    }
+  }
+}
+
 // The batches: a prefill of 37 tokens on sequence 0 (several pages, a partial tail), a
 // decode step, then a batch mixing sequence 1's prefill with sequence 0's next token.
 struct KvBatch {
@@ -394,9 +423,16 @@ std::vector<KvBatch> kv_batches(int32_t decode_steps) {
 }  // namespace
 
 // Attention sums in another order (online softmax in chunks of 64): the f32 bound. Pages
-// are written with the CPU's rounding, so stored rows must be identical bit for bit.
+// are written with the CPU's rounding, so stored rows must be identical bit for bit. FP8
+// pages: both backends quantise to the same bytes, dequantise each value exactly and read
+// the window's rows from the same f32 ring rows, so the f32 bound holds for them too, and
+// pages and ring rows must be identical bit for bit.
 TEST_CASE("vulkan kv_store and attention match the reference over device pages", "[vulkan]") {
   const KvShape shapes[] = {
+      {DType::FP8_KV, 8, 8, 4, 4},    // the bundled model's heads: four per 32-value block
+      {DType::FP8_KV, 48, 4, 2, 16},  // the second head starts inside a block
+      {DType::FP8_KV, 64, 8, 2, 8},   // GQA 4:1
+      {DType::FP8_KV, 96, 3, 1, 32},  // page 32, one KV head
       {DType::F32, 8, 8, 4, 4},     // the bundled model's heads, tiny pages
       {DType::F16, 8, 8, 4, 4},
       {DType::BF16, 8, 8, 4, 4},
@@ -409,8 +445,9 @@ TEST_CASE("vulkan kv_store and attention match the reference over device pages",
     INFO(fmt::format("{} hd {} heads {}/{} page {}", name_of(sh.type), sh.hd, sh.n_head, sh.n_kv,
                      sh.page));
     const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
-    KvCache dev(comps, sh.page, 128, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
-    KvCache host(comps, sh.page, 128, 2);
+    const KvWindow win = window_for(sh.type);
+    KvCache dev(comps, sh.page, 128, 2, {}, {}, win, vulkan_tier(sh.type, sh.hd));
+    KvCache host(comps, sh.page, 128, 2, {}, {}, win);
     std::vector<float> scores(128 * static_cast<size_t>(sh.n_head));  // CPU attention scratch
     host.view()->scratch = scores.data();
     host.view()->scratch_stride = static_cast<int64_t>(scores.size());
@@ -434,12 +471,78 @@ TEST_CASE("vulkan kv_store and attention match the reference over device pages",
     host.copy(0, 1);
     const int32_t len = dev.seq_length(0);
     REQUIRE(len % sh.page != 0);
+    check_same_rows(dev, host);  // the copy's ring rows too
     const auto got = kv_step(dev, sh, {g_vk, cpu_ref.get()}, {1, 0}, {len, len}, seed, true);
     const auto want = kv_step(host, sh, {cpu_ref.get()}, {1, 0}, {len, len}, seed, false);
     CHECK(nmse(got, want) <= kF32Ops);
-    for (int32_t s = 0; s < 2; ++s)
-      for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(dev, s, c) == kv_rows(host, s, c));
+    check_same_rows(dev, host);
   }
+}
+
+// FP8 quantisation of awkward blocks: all zeros, signed zeros, values whose scaled form
+// is subnormal in E4M3 or ties between two E4M3 steps, maxima exactly 448 * 2^e and just
+// above, huge and tiny magnitudes, infinities (saturate; the block keeps the smallest
+// scale) and NaN (skipped by the block maximum). Pages must hold the CPU's bytes and the
+// ring the exact inputs.
+TEST_CASE("vulkan FP8 kv_store quantises awkward blocks like the CPU", "[vulkan]") {
+  const KvShape sh{DType::FP8_KV, 32, 8, 8, 4};
+  const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
+  const KvWindow win = window_for(sh.type);
+  KvCache dev(comps, sh.page, 64, 2, {}, {}, win, vulkan_tier(sh.type, sh.hd));
+  KvCache host(comps, sh.page, 64, 2, {}, {}, win);
+  const Filler awkward = [](Tensor* t) {
+    auto* p = static_cast<float*>(t->data);
+    const int64_t n = t->n_elements();
+    const float inf = std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t blk = (i / 32) % 8, j = i % 32;
+      const float u = static_cast<float>(static_cast<int>((i * 2654435761u) >> 16) % 2001 - 1000) / 1000.0f;
+      float x = 0.0f;
+      switch (blk) {
+        case 0: x = j % 2 ? -0.0f : 0.0f; break;                          // zeros
+        case 1: x = j == 0 ? 448.0f : u * 448.0f; break;                  // max exactly 448
+        case 2: x = j == 0 ? std::nextafter(448.0f, inf) : u * 3.0f; break;  // just above
+        case 3: x = std::ldexp(static_cast<float>(j) + 0.5f, -12); break;  // ties, subnormals
+        case 4: x = u * 1e30f; break;                                     // huge
+        case 5: x = u * 1e-20f + (j == 3 ? 1e-44f : 0.0f); break;         // tiny
+        case 6: x = j == 5 ? inf : j == 6 ? -inf : u; break;              // infinities
+        default: x = j == 7 ? std::numeric_limits<float>::quiet_NaN() : u * 7.0f; break;
+      }
+      p[i] = x;
+    }
+  };
+  for (int32_t step = 0; step < 2; ++step) {
+    std::vector<int32_t> seq, pos;
+    for (int32_t i = 0; i < 5; ++i) {
+      seq.push_back(step);
+      pos.push_back(i);
+    }
+    const int32_t t = static_cast<int32_t>(seq.size());
+    for (KvCache* c : {&dev, &host}) {
+      c->begin_batch(t, seq.data(), pos.data());
+      Graph gc;
+      Tensor* k = gc.input(DType::F32, sh.hd * sh.n_kv, t, 1, "k");
+      Tensor* v = gc.input(DType::F32, sh.hd * sh.n_kv, t, 1, "v");
+      Tensor* stored = gc.kv_store(k, v, c->view(), 0, 1);
+      if (c == &dev) REQUIRE(g_vk->supports(*stored));
+      gc.mark_output(stored);
+      auto cpu_ref = make_cpu_backend(true);
+      if (c == &dev)
+        run(gc, {g_vk, cpu_ref.get()}, stored, awkward);
+      else
+        run(gc, {cpu_ref.get()}, stored, awkward);
+    }
+  }
+  check_same_rows(dev, host);
+  // And the bytes are what quantize_fp8_kv makes of the values (not only the same on both).
+  std::vector<float> x(static_cast<size_t>(sh.hd * sh.n_kv) * 5);
+  Graph g;
+  Tensor* probe = g.input(DType::F32, sh.hd * sh.n_kv, 5, 1, "k");
+  probe->data = x.data();
+  awkward(probe);
+  std::vector<uint8_t> want(comps[0].row_bytes() * 5);
+  traits(DType::FP8_KV).from_f32(x.data(), want.data(), static_cast<int64_t>(x.size()));
+  CHECK(kv_rows(dev, 0, 0) == want);
 }
 
 // Small device and host budgets with a disk tier: blocks move between Vulkan memory, RAM
@@ -455,16 +558,17 @@ TEST_CASE("vulkan attention over tiered device pages equals all-device pages", "
     }
     ~ScratchDir() { fs::remove_all(path); }
   } dir;
-  const KvShape sh{DType::F16, 8, 8, 4, 4};
-  const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
-  {
+  for (const KvShape sh : {KvShape{DType::F16, 8, 8, 4, 4}, KvShape{DType::FP8_KV, 8, 8, 4, 4}}) {
+    INFO(name_of(sh.type));
+    const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
+    const KvWindow win = window_for(sh.type);
     // A context of 1024 rows, so the budgets below do not hold it and a disk tier is made.
-    KvCache all(comps, sh.page, 1024, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
+    KvCache all(comps, sh.page, 1024, 2, {}, {}, win, vulkan_tier(sh.type, sh.hd));
     KvBudgets small;
     small.hot_bytes = 8 * 4096;   // eight blocks (slots are padded to 4 KiB for disk)
     small.warm_bytes = 3 * 4096;  // three; the other pages go to disk
     small.disk.dir = dir.path.string();
-    KvCache tiered(comps, sh.page, 1024, 2, small, {}, {}, vulkan_tier(sh.type, sh.hd));
+    KvCache tiered(comps, sh.page, 1024, 2, small, {}, win, vulkan_tier(sh.type, sh.hd));
     REQUIRE(tiered.hot_on_device());
     auto cpu_ref = make_cpu_backend(true);
     uint32_t seed = 11;
@@ -488,8 +592,7 @@ TEST_CASE("vulkan attention over tiered device pages equals all-device pages", "
     CHECK(st.tiers[1].blocks > 0);
     CHECK(st.tiers[2].blocks > 0);
     CHECK(st.disk_io.bytes_read > 0);
-    for (int32_t s = 0; s < 2; ++s)
-      for (size_t c = 0; c < 2; ++c) CHECK(kv_rows(tiered, s, c) == kv_rows(all, s, c));
+    check_same_rows(tiered, all);
   }
 }
 
@@ -524,13 +627,18 @@ std::vector<int32_t> positions(int32_t from, int32_t to) {
 // against the CPU reference; and decode steps must equal the same tokens computed in one
 // batch (one pass) bit for bit: sequence 1, a copy of sequence 0's prefill, takes them as a
 // batch of 5 (more than kSplitMaxTokens).
+// FP8 pages: the window's last 16 rows from the ring (a ring of 2048 rows holds the
+// 2000-row prefill batch), the rest dequantised, in the split and one-pass kernels alike.
 TEST_CASE("vulkan split decode attention over long contexts", "[vulkan]") {
-  const KvShape sh{DType::F16, 32, 4, 2, 16};
+  const DType type = GENERATE(DType::F16, DType::FP8_KV);
+  const KvShape sh{type, 32, 4, 2, 16};
+  INFO(name_of(sh.type));
   const auto comps = kv_layer(sh.type, sh.hd * sh.n_kv);
   constexpr int32_t kCtx = 2048, kLong = 2000, kSteps = 5;
   static_assert(kSteps > vk::kSplitMaxTokens);
-  KvCache dev(comps, sh.page, kCtx, 2, {}, {}, {}, vulkan_tier(sh.type, sh.hd));
-  KvCache host(comps, sh.page, kCtx, 1);
+  const KvWindow win = window_for(sh.type, 2048);
+  KvCache dev(comps, sh.page, kCtx, 2, {}, {}, win, vulkan_tier(sh.type, sh.hd));
+  KvCache host(comps, sh.page, kCtx, 1, {}, {}, win);
   std::vector<float> scores(kCtx * static_cast<size_t>(sh.n_head));
   host.view()->scratch = scores.data();
   host.view()->scratch_stride = static_cast<int64_t>(scores.size());
@@ -565,10 +673,22 @@ TEST_CASE("vulkan split decode attention over long contexts", "[vulkan]") {
   CHECK(std::memcmp(batch.data(), decoded.data(), batch.size() * sizeof(float)) == 0);
 }
 
-TEST_CASE("FP8 pages and unsupported heads keep host pages", "[vulkan]") {
-  CHECK(g_vk->make_kv_tier(DType::FP8_KV, 64, 4, 4096) == nullptr);
+TEST_CASE("unsupported heads keep host pages; FP8 pages need their window", "[vulkan]") {
+  CHECK(g_vk->make_kv_tier(DType::FP8_KV, 64, 4, 4096) != nullptr);
+  CHECK(g_vk->make_kv_tier(DType::FP8_KV, 512, 4, 4096) == nullptr);
   CHECK(g_vk->make_kv_tier(DType::F16, 512, 4, 4096) == nullptr);
   CHECK(g_vk->make_kv_tier(DType::F16, 64, 4, 4096) != nullptr);
+  // FP8 pages in device memory without the window ring would not compute the CPU's
+  // results (its kernels read the window's rows exactly): not run on Vulkan.
+  const auto comps = kv_layer(DType::FP8_KV, 32);
+  KvCache bare(comps, 4, 64, 1, {}, {}, {}, vulkan_tier(DType::FP8_KV, 8));
+  REQUIRE(bare.hot_on_device());
+  const int32_t seq = 0, pos = 0;
+  bare.begin_batch(1, &seq, &pos);
+  Graph g;
+  Tensor* k = g.input(DType::F32, 32, 1, 1, "k");
+  Tensor* v = g.input(DType::F32, 32, 1, 1, "v");
+  CHECK_FALSE(g_vk->supports(*g.kv_store(k, v, bare.view(), 0, 1)));
 }
 
 TEST_CASE("ops without a Vulkan kernel stay on the CPU", "[vulkan]") {

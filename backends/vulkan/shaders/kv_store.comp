@@ -12,7 +12,11 @@ layout(local_size_x = 64) in;
 layout(binding = 0) readonly buffer K { float k[]; };
 layout(binding = 1) readonly buffer V { float v[]; };
 layout(binding = 2) readonly buffer Table { uint tbl[]; };
+#if defined(WTYPE_FP8_KV)
+layout(binding = 3) buffer Pool { uint pool[]; };  // atomics on words shared by two blocks
+#else
 layout(binding = 3) writeonly buffer Pool { uint pool[]; };
+#endif
 
 // Round to nearest even, as f32_to_f16 / f32_to_bf16 on the CPU.
 uint to_f16(float f) {
@@ -36,6 +40,9 @@ float src(bool is_v, uint row, uint e) {
   return is_v ? v[pc.off_b + row * pc.sb + e] : k[pc.off_a + row * pc.sa + e];
 }
 
+#if defined(WTYPE_FP8_KV)
+#include "fp8_kv_store.glsl"
+#else
 void main() {
   const uint w = gl_GlobalInvocationID.x, t = gl_WorkGroupID.y;
   const bool is_v = gl_WorkGroupID.z == 1u;
@@ -55,3 +62,4 @@ void main() {
   const uint row = tbl[pc.off_c + t] * pc.sc + (pos & ((1u << pc.i2) - 1u)) * pc.sd;
   pool[pc.off_d + (is_v ? pc.ne2 : pc.ne1) + row + w] = word;
 }
+#endif

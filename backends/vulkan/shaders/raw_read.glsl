@@ -115,6 +115,11 @@ float raw_elem(uint rb, uint j) {
   // 24 bytes: f16 d, f16 m, 4 bytes of 5th bits, 16 nibble bytes; x = d * q + m.
   const uint blk = rb + (j >> 5) * 24u;
   return raw_f16(blk) * float(level5(blk + 4u, blk + 8u, j & 31u)) + raw_f16(blk + 2u);
+#elif defined(WTYPE_FP8_KV)
+  // KV pages: 33 bytes: a biased power-of-two exponent, 32 E4M3 values (BlockFP8_KV).
+  // 2^(e - 127) * v is exact (e = 0 only scales all-zero blocks, read as 0 here).
+  const uint blk = rb + (j >> 5) * 33u;
+  return uintBitsToFloat(raw_byte(blk) << 23) * e4m3_to_f32(raw_byte(blk + 1u + (j & 31u)));
 #elif defined(WTYPE_FP8_B32)
   // 34 bytes: bf16 block scale, 32 E4M3 values.
   const uint blk = rb + (j >> 5) * 34u;
