@@ -10,9 +10,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backends/cpu/attention_rows.h"
 #include "backends/cpu/fast_attention.h"
-#include "lib/core/float_conv.h"
-#include "lib/core/kv_view.h"
 
 namespace v4::cpu {
 namespace {
@@ -24,23 +23,18 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// e^x for x <= 0 (softmax after subtracting the maximum), 8 lanes: x = n ln2 + r with
-// |r| <= ln2/2, e^r by a degree-6 polynomial (relative error ~2e-7), 2^n through the exponent
-// bits. Lanes below -87 flush to 0, as expf does within float range.
+// e^x for x <= 0 (softmax after subtracting the maximum), 8 lanes (see kExpPoly); 2^n
+// through the exponent bits.
 inline __m256 exp_nonpositive(__m256 x) {
-  const __m256 min_x = _mm256_set1_ps(-87.0f);
+  const __m256 min_x = _mm256_set1_ps(kExpMin);
   const __m256 keep = _mm256_cmp_ps(x, min_x, _CMP_GE_OQ);
   x = _mm256_max_ps(x, min_x);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(kExpPoly[0]);
+  for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPoly[i]));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
@@ -73,9 +67,6 @@ inline void softmax_row(float* a, int64_t n) {
   for (int64_t k = j; k < n; ++k) a[k] *= 1.0f / sum;
 }
 
-// How cached rows are stored; FP8 rows are expanded to f32 one head at a time.
-enum class RowKind { f32, f16, bf16, fp8 };
-
 template <RowKind kKind>
 inline __m256 load8(const uint8_t* row, int64_t e) {
   if constexpr (kKind == RowKind::f16) {
@@ -85,83 +76,6 @@ inline __m256 load8(const uint8_t* row, int64_t e) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   } else {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + e);
-  }
-}
-
-// E4M3 code -> value, built once.
-struct E4m3Table {
-  float v[256];
-  E4m3Table() {
-    for (int i = 0; i < 256; ++i) v[i] = fp8_e4m3_to_f32(static_cast<uint8_t>(i));
-  }
-};
-
-// The head slice [e0, e0 + n) of a cached row, addressable as kKind elements from the
-// returned pointer. FP8 rows are dequantised into `tmp` (n floats).
-template <RowKind kKind>
-inline const uint8_t* head_slice(const uint8_t* row, int64_t e0, int64_t n, float* tmp,
-                                 const float* exact) {
-  if constexpr (kKind == RowKind::fp8) {
-    if (exact) return reinterpret_cast<const uint8_t*>(exact + e0);  // the recent-row window
-    static const E4m3Table table;
-    const auto* blocks = reinterpret_cast<const BlockFP8_KV*>(row);
-    for (int64_t e = e0; e < e0 + n; ++e) {
-      const BlockFP8_KV& b = blocks[e >> 5];
-      tmp[e - e0] = std::ldexp(table.v[b.qs[e & 31]], static_cast<int>(b.e) - 127);
-    }
-    return reinterpret_cast<const uint8_t*>(tmp);
-  } else {
-    return row + e0 * (kKind == RowKind::f32 ? 4 : 2);
-  }
-}
-
-constexpr int kBlockRows = 16;  // rows handled together: their head slices stay in L1
-
-// Asks for a block's head slices (`len` bytes from `off` in each of m rows) to be cached.
-inline void prefetch_rows(const uint8_t* first, size_t row_bytes, int32_t m, size_t off, size_t len) {
-  for (int32_t i = 0; i < m; ++i)
-    for (size_t b = 0; b < len; b += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(first + i * row_bytes + off + b), _MM_HINT_T0);
-}
-
-// Calls fn(j0, n, rows) for blocks of n <= kBlockRows consecutive rows [j0, j0 + n) of a
-// sequence's component, rows[i] pointing at row j0 + i. Rows are contiguous within a page,
-// so only each page's first row is looked up. While a block is processed, the head slice
-// (`off`, `len`) of the next block's rows is prefetched: pages are scattered, so the
-// hardware prefetcher cannot follow them.
-template <class Fn>
-inline void for_each_block(const KvView& kv, int comp, int32_t seq, int32_t n, size_t off,
-                           size_t len, Fn&& fn) {
-  const size_t row_bytes = kv.comps[comp].row_bytes;
-  const uint8_t* rows[kBlockRows];
-  for (int32_t p0 = 0; p0 < n; p0 += kv.page_rows) {
-    const uint8_t* page = kv.row(comp, seq, p0);
-    const int32_t p1 = std::min(p0 + kv.page_rows, n);
-    for (int32_t j0 = p0; j0 < p1; j0 += kBlockRows) {
-      const int32_t m = std::min(kBlockRows, p1 - j0);
-      for (int32_t i = 0; i < m; ++i) rows[i] = page + static_cast<size_t>(j0 - p0 + i) * row_bytes;
-      const int32_t next = j0 + kBlockRows;
-      if (next < n) {
-        const uint8_t* first = next < p1 ? rows[0] + kBlockRows * row_bytes : kv.row(comp, seq, next);
-        prefetch_rows(first, row_bytes, std::min(kBlockRows, n - next), off, len);
-      }
-      fn(j0, m, rows);
-    }
-  }
-}
-
-// The head slices [e0, e0 + hd) of a block's rows, loadable as kLoad elements: stored rows
-// point into the cache; FP8 rows are expanded into `buf` (hd floats per row) unless the
-// recent-row window holds them exactly.
-template <RowKind kKind>
-inline void block_slices(const KvView& kv, int comp, int32_t seq, int32_t query_pos, int32_t j0,
-                         int32_t m, const uint8_t* const* rows, int64_t e0, int64_t hd, float* buf,
-                         const uint8_t** out) {
-  const int32_t exact_from = kv.window > 0 ? query_pos - kv.window + 1 : query_pos + 1;
-  for (int32_t i = 0; i < m; ++i) {
-    const int32_t j = j0 + i;
-    out[i] = head_slice<kKind>(rows[i], e0, hd, buf + i * hd,
-                               j >= exact_from ? kv.window_row(comp, seq, j, query_pos) : nullptr);
   }
 }
 
@@ -235,25 +149,12 @@ inline void accumulate_v(const float* a, int64_t stride, const uint8_t* const* v
   }
 }
 
-// Calls fn(g0, integral_constant<kG>) over the query heads of a group in runs of 8, 4, 2, 1,
-// so each run's accumulators stay in registers.
-template <class F>
-inline void for_head_runs(int64_t group, F&& fn) {
-  for (int64_t g0 = 0; g0 < group;) {
-    const int64_t left = group - g0;
-    if (left >= 8) { fn(g0, std::integral_constant<int, 8>{}); g0 += 8; }
-    else if (left >= 4) { fn(g0, std::integral_constant<int, 4>{}); g0 += 4; }
-    else if (left >= 2) { fn(g0, std::integral_constant<int, 2>{}); g0 += 2; }
-    else { fn(g0, std::integral_constant<int, 1>{}); g0 += 1; }
-  }
-}
-
 // Attention of the batch tokens [t0, t0 + nt) (one sequence, consecutive positions) for KV
 // head h. The tokens share each K and V block while it is in L1; every token's arithmetic is
 // the same as if it ran alone, so results do not depend on how tokens are tiled.
 template <RowKind kKind>
 void attend_tile(const KvView& kv, const Tensor* node, int32_t t0, int32_t nt, int64_t h, float* scores) {
-  constexpr RowKind kLoad = kKind == RowKind::fp8 ? RowKind::f32 : kKind;
+  constexpr RowKind kLoad = load_kind(kKind);
   const Tensor* q = node->src[0];
   const int kc = node->iparam[0], vc = node->iparam[1];
   const int64_t hd = q->ne[0], n_head = q->ne[1];
@@ -306,36 +207,18 @@ void attend_tile(const KvView& kv, const Tensor* node, int32_t t0, int32_t nt, i
   });
 }
 
-// Tasks are (tile of up to kAttentionTokenTile tokens, KV head), dealt to threads in turn so
-// that long and short rows of a causal prefill spread evenly. FP8 tiles hold one token: which
-// rows come from the exact window depends on the query's position.
 template <RowKind kKind>
 void attend(const KvView& kv, const Tensor* node, int ith, int nth) {
-  const int32_t tile_max = kKind == RowKind::fp8 ? 1 : kAttentionTokenTile;
-  const int64_t n_kv = node->iparam[2];
-  float* scores = kv.scratch + ith * kv.scratch_stride;
-  int64_t task = 0;
-  for (int32_t t0 = 0; t0 < kv.n_tokens;) {
-    int32_t nt = 1;
-    while (nt < tile_max && t0 + nt < kv.n_tokens && kv.tok_seq[t0 + nt] == kv.tok_seq[t0] &&
-           kv.tok_pos[t0 + nt] == kv.tok_pos[t0] + nt)
-      ++nt;
-    for (int64_t h = 0; h < n_kv; ++h, ++task)
-      if (task % nth == ith) attend_tile<kKind>(kv, node, t0, nt, h, scores);
-    t0 += nt;
-  }
+  deal_tiles<kKind>(kv, node, ith, nth, [&](int32_t t0, int32_t nt, int64_t h, float* scores) {
+    attend_tile<kKind>(kv, node, t0, nt, h, scores);
+  });
 }
 
 }  // namespace
 
 void attention_avx2(const Tensor* node, int ith, int nth) {
   const KvView& kv = *static_cast<const KvView*>(node->pparam);
-  switch (kv.comps[node->iparam[0]].type) {
-    case DType::F16: return attend<RowKind::f16>(kv, node, ith, nth);
-    case DType::BF16: return attend<RowKind::bf16>(kv, node, ith, nth);
-    case DType::FP8_KV: return attend<RowKind::fp8>(kv, node, ith, nth);
-    default: return attend<RowKind::f32>(kv, node, ith, nth);
-  }
+  with_row_kind(kv, node, [&](auto kind) { attend<kind()>(kv, node, ith, nth); });
 }
 
 }  // namespace v4::cpu

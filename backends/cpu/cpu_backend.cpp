@@ -158,8 +158,8 @@ class CpuBackend final : public Backend {
       if (node->op == Op::attention || node->op == Op::kv_store) check_host_kv(*node);
       if (node->op == Op::attention) make_resident(*node);
       NodeJob job{cpu::reference_kernel(*node), node};
-      if (node->op == Op::attention && !reference_only_ && cpu::fast_attention_supported(*node))
-        job.fn = cpu::attention_avx2;
+      if (node->op == Op::attention && !reference_only_)
+        if (const cpu::AttentionFn fast = cpu::fast_attention_kernel(*node)) job.fn = fast;
       if (!job.fn) fail(Status::unsupported, "cpu: no kernel for op {}", op_name(node->op));
       const int n_threads = single_threaded(*node) ? 1 : env.n_threads;
       env.pool->run(run_node_job, &job, n_threads);

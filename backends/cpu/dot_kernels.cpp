@@ -190,16 +190,50 @@ const GemmKernel* find_gemm_kernel(DType t) {
 
 namespace v4::cpu {
 
-bool fast_attention_supported(const Tensor& node) {
-#if defined(__x86_64__)
+namespace {
+
+// Row types and head sizes the vectorised kernels take.
+bool attention_rows_ok(const Tensor& node) {
   const auto& kv = *static_cast<const KvView*>(node.pparam);
   const DType kt = kv.comps[node.iparam[0]].type, vt = kv.comps[node.iparam[1]].type;
-  return cpu_features().avx2 && node.src[0]->ne[0] % 8 == 0 && kt == vt &&
+  return node.src[0]->ne[0] % 8 == 0 && kt == vt &&
          (kt == DType::F32 || kt == DType::F16 || kt == DType::BF16 || kt == DType::FP8_KV);
-#else
-  (void)node;
-  return false;
+}
+
+bool avx512_attention_fits(const Tensor& node) {
+  const int64_t hd = node.src[0]->ne[0], group = node.src[0]->ne[1] / node.iparam[2];
+  int64_t padded = 1;
+  while (padded < group) padded *= 2;
+  return group <= kAvx512MaxGroup && hd <= kAvx512MaxHeadDim &&
+         (hd * padded + 15) / 16 * 16 <= kAvx512QueryFloats;
+}
+
+}  // namespace
+
+std::vector<std::pair<const char*, AttentionFn>> attention_kernels(const Tensor& node) {
+  std::vector<std::pair<const char*, AttentionFn>> k;
+#if defined(__x86_64__)
+  if (attention_rows_ok(node) && cpu_features().avx2) k.emplace_back("avx2", attention_avx2);
+  if (attention_rows_ok(node) && cpu_features().avx512 && avx512_attention_fits(node))
+    k.emplace_back("avx512", attention_avx512);
 #endif
+  return k;
+}
+
+// (Called per attention node of every decode step: it must not allocate.)
+AttentionFn fast_attention_kernel(const Tensor& node) {
+  // V4_CPU_ATTENTION=avx2 keeps the AVX2 attention kernel (A/B runs of one binary; V4_CPU
+  // caps every kernel family at once).
+  static const bool avx512_allowed = [] {
+    const char* e = std::getenv("V4_CPU_ATTENTION");
+    return !e || std::strcmp(e, "avx2") != 0;
+  }();
+  if (!attention_rows_ok(node)) return nullptr;
+#if defined(__x86_64__)
+  if (avx512_allowed && cpu_features().avx512 && avx512_attention_fits(node)) return attention_avx512;
+  if (cpu_features().avx2) return attention_avx2;
+#endif
+  return nullptr;
 }
 
 }  // namespace v4::cpu

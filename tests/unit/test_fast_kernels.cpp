@@ -2,8 +2,10 @@
 // odd shapes (row lengths with tails, 1..9 activation rows), both thread counts.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -238,6 +240,126 @@ TEST_CASE("fast attention matches the reference over pages, sequences and GQA", 
     CHECK(nmse(fast1, ref) < 1e-10);
     CHECK(fast1 == fast2);
   }
+}
+
+namespace {
+
+struct AttnCase {
+  int hd, n_head, n_kv, page;
+  DType type;
+  int window = 0;  // FP8 only: rows read from the exact recent-row window
+};
+
+// Attention of n_tok tokens over two interleaved sequences (one token in three belongs to
+// sequence 1), run in batches of `split` tokens: each batch stores its K/V with the reference
+// kernel, then attention runs with `kernel` (nullptr: the reference) on `threads` threads
+// (called one after the other, each with its own scratch). Token t's inputs depend only on t,
+// so every split must give the same output. Returns every token's output row.
+std::vector<float> attention_in_batches(const AttnCase& c, int n_tok, int split,
+                                        cpu::AttentionFn kernel, int threads) {
+  const int n_ctx = 128, group = c.n_head / c.n_kv;
+  KvCache kv({{"k", c.type, int64_t{c.hd} * c.n_kv}, {"v", c.type, int64_t{c.hd} * c.n_kv}}, c.page,
+             n_ctx, 2, {}, {}, c.window > 0 ? KvWindow{c.window, 128} : KvWindow{});
+  std::vector<float> scratch(static_cast<size_t>(threads) * n_ctx * group * kAttentionTokenTile);
+  auto ref = make_cpu_backend(true);
+  ThreadPool pool(1);
+  std::vector<float> result;
+  int32_t next[2] = {0, 0};
+  for (int t0 = 0; t0 < n_tok; t0 += split) {
+    const int n = std::min(split, n_tok - t0);
+    std::vector<int32_t> seq(n), pos(n);
+    for (int i = 0; i < n; ++i) {
+      seq[i] = (t0 + i) % 3 == 2 ? 1 : 0;
+      pos[i] = next[seq[i]]++;
+    }
+    kv.begin_batch(n, seq.data(), pos.data());
+    kv.view()->scratch = scratch.data();
+    kv.view()->scratch_stride = static_cast<int64_t>(scratch.size()) / threads;
+    Graph g;
+    Tensor* q = g.input(DType::F32, c.hd, c.n_head, n);
+    Tensor* k = g.input(DType::F32, int64_t{c.hd} * c.n_kv, n);
+    Tensor* v = g.input(DType::F32, int64_t{c.hd} * c.n_kv, n);
+    Tensor* st = g.kv_store(k, v, kv.view(), 0, 1);
+    Tensor* out = g.attention(q, st, kv.view(), 0, 1, c.n_kv, 1.0f / std::sqrt(float(c.hd)));
+    g.mark_output(out);
+    Schedule s(g, {ref.get()});
+    std::vector<uint8_t> arena(s.arena_bytes() + 64);
+    s.bind(arena.data());
+    for (Tensor* t : {q, k, v}) {
+      const int64_t row = t->n_elements() / n;
+      for (int i = 0; i < n; ++i)
+        for (int64_t e = 0; e < row; ++e)
+          t->as<float>()[i * row + e] = std::sin(0.37f * float(e) + 1.7f * float(t0 + i) + float(t->ne[0])) *
+                                        (t == q ? 2.0f : 1.0f);
+    }
+    ComputeEnv env;
+    env.pool = &pool;
+    env.n_threads = 1;
+    REQUIRE(s.run(env));
+    if (kernel) {
+      std::fill(out->as<float>(), out->as<float>() + out->n_elements(), NAN);
+      for (int ith = 0; ith < threads; ++ith) kernel(out, ith, threads);
+    }
+    result.insert(result.end(), out->as<float>(), out->as<float>() + out->n_elements());
+  }
+  return result;
+}
+
+// The kernels this CPU has for a case's attention node (built on an empty cache); checks
+// that the backend would pick the last (newest) of them.
+std::vector<std::pair<const char*, cpu::AttentionFn>> kernels_for(const AttnCase& c) {
+  KvCache kv({{"k", c.type, int64_t{c.hd} * c.n_kv}, {"v", c.type, int64_t{c.hd} * c.n_kv}}, c.page, 64, 1);
+  Graph g;
+  Tensor* q = g.input(DType::F32, c.hd, c.n_head, 1);
+  const Tensor* node = g.attention(q, nullptr, kv.view(), 0, 1, c.n_kv, 1.0f);
+  auto kernels = cpu::attention_kernels(*node);
+  CHECK(cpu::fast_attention_kernel(*node) == (kernels.empty() ? nullptr : kernels.back().second));
+  if (c.n_head / c.n_kv > cpu::kAvx512MaxGroup)  // too many query heads for one vector
+    for (const auto& k : kernels) CHECK(std::string(k.first) != "avx512");
+  return kernels;
+}
+
+}  // namespace
+
+TEST_CASE("every attention kernel matches the reference and gives the same bits for any batch split",
+          "[cpu][kernels][attention]") {
+  INFO("kernel family " << cpu::cpu_kernel_family());
+  const AttnCase cases[] = {
+      {64, 32, 4, 32, DType::F16},    // TinyLlama: 8 query heads per KV head
+      {64, 32, 4, 16, DType::BF16},
+      {64, 32, 4, 32, DType::F32},
+      {64, 32, 4, 32, DType::FP8_KV},
+      {64, 32, 4, 32, DType::FP8_KV, 6},
+      {8, 8, 4, 8, DType::F16},       // stories260K: 2 per KV head, head size below a vector
+      {24, 6, 2, 4, DType::F16},      // 3 per KV head (padded to 4), head size 8 mod 16
+      {40, 5, 1, 128, DType::BF16},   // 5 (padded to 8)
+      {16, 16, 1, 16, DType::F32},    // 16: one lane per head
+      {32, 12, 1, 32, DType::F16},    // 12 (padded to 16)
+      {24, 2, 2, 8, DType::F32},      // 1: no grouping, head size 8 mod 16
+      {24, 4, 4, 8, DType::FP8_KV},   // (FP8 rows are whole 32-value blocks)
+      {32, 40, 2, 32, DType::F16},    // 20: more than one vector holds
+      {128, 16, 4, 32, DType::F16},   // Llama-3-like head size, 4 per KV head
+  };
+  const int n_tok = 100;  // 67 and 33 rows in the two sequences: several pages and blocks
+  bool any = false;
+  for (const AttnCase& c : cases) {
+    const auto kernels = kernels_for(c);
+    if (kernels.empty()) continue;
+    any = true;
+    const auto ref = attention_in_batches(c, n_tok, n_tok, nullptr, 1);
+    for (const auto& [name, fn] : kernels) {
+      INFO("kernel " << name << " type " << type_name(c.type) << " head_dim " << c.hd << " heads " << c.n_head
+                     << "/" << c.n_kv << " page " << c.page << " window " << c.window);
+      const auto whole = attention_in_batches(c, n_tok, n_tok, fn, 1);
+      CHECK(nmse(whole, ref) < 1e-10);
+      CHECK(attention_in_batches(c, n_tok, n_tok, fn, 2) == whole);  // threads
+      for (int split = 1; split <= 9; ++split) {
+        INFO("split " << split);
+        CHECK(attention_in_batches(c, n_tok, split, fn, split % 2 + 1) == whole);  // prefill = decode
+      }
+    }
+  }
+  if (!any) WARN("no vectorised attention kernel on this CPU: only the reference runs");
 }
 
 #include "lib/core/error.h"
