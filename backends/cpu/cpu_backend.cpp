@@ -9,6 +9,7 @@
 
 #include "backends/cpu/dot_kernels.h"
 #include "backends/cpu/fast_attention.h"
+#include "backends/cpu/fast_elementwise.h"
 #include "backends/cpu/gemm_kernels.h"
 #include "backends/cpu/ref_kernels.h"
 #include "lib/core/kv_view.h"
@@ -160,6 +161,8 @@ class CpuBackend final : public Backend {
       NodeJob job{cpu::reference_kernel(*node), node};
       if (node->op == Op::attention && !reference_only_)
         if (const cpu::AttentionFn fast = cpu::fast_attention_kernel(*node)) job.fn = fast;
+      if (node->op == Op::swiglu && !reference_only_)
+        if (const cpu::ElementwiseFn fast = cpu::fast_elementwise_kernel(*node)) job.fn = fast;
       if (!job.fn) fail(Status::unsupported, "cpu: no kernel for op {}", op_name(node->op));
       const int n_threads = single_threaded(*node) ? 1 : env.n_threads;
       env.pool->run(run_node_job, &job, n_threads);

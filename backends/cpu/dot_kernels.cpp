@@ -7,6 +7,7 @@
 
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/fast_attention.h"
+#include "backends/cpu/fast_elementwise.h"
 #include "backends/cpu/gemm_kernels.h"
 #include "lib/core/kv_view.h"
 #include "lib/core/quant/repack.h"
@@ -232,6 +233,24 @@ AttentionFn fast_attention_kernel(const Tensor& node) {
 #if defined(__x86_64__)
   if (avx512_allowed && cpu_features().avx512 && avx512_attention_fits(node)) return attention_avx512;
   if (cpu_features().avx2) return attention_avx2;
+#endif
+  return nullptr;
+}
+
+}  // namespace v4::cpu
+
+namespace v4::cpu {
+
+ElementwiseFn fast_elementwise_kernel(const Tensor& node) {
+#if defined(__x86_64__)
+  // SwiGLU of two f32 tensors of the same shape, rows contiguous.
+  if (node.op == Op::swiglu && cpu_features().avx512 && node.type == DType::F32 &&
+      node.src[0]->type == DType::F32 && node.src[1]->type == DType::F32 &&
+      node.src[1]->n_rows() == node.n_rows() && node.src[0]->nb[0] == 4 && node.src[1]->nb[0] == 4 &&
+      node.nb[0] == 4)
+    return swiglu_avx512;
+#else
+  (void)node;
 #endif
   return nullptr;
 }
