@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <new>
 #include <thread>
 
@@ -146,6 +147,33 @@ class CpuBackend final : public Backend {
     }
     if (need > work_.size()) work_.resize(need);
     quantized_ = ActKey{};
+  }
+
+  // Which kernel each weight type's matmuls and the attention take (`v4 info --plan`).
+  std::string describe_kernels(const Tensor* const* nodes, size_t n,
+                               const std::string& indent) const override {
+    std::map<std::string, std::string> lines;  // by weight type: sorted, each once
+    for (size_t i = 0; i < n; ++i) {
+      const Tensor* t = nodes[i];
+      if (t->op == Op::mul_mat) {
+        const DType wt = t->src[0]->type;
+        const cpu::DotKernel* k = reference_only_ ? nullptr : cpu::find_dot_kernel(wt);
+        const cpu::GemmKernel* g = k ? cpu::find_gemm_kernel(wt) : nullptr;
+        lines[type_name(wt)] =
+            k ? fmt::format("matvec {} ({} activations), prefill {}", k->isa, cpu::act_format_name(k->act),
+                            g ? fmt::format("GEMM {}", g->isa) : std::string("by the matvec"))
+              : std::string("reference kernel");
+      } else if (t->op == Op::attention) {
+        const cpu::AttentionFn f = reference_only_ ? nullptr : cpu::fast_attention_kernel(*t);
+        std::string name = "reference kernel";
+        for (const auto& [label, fn] : cpu::attention_kernels(*t))
+          if (fn == f) name = label;
+        lines["attention"] = name;
+      }
+    }
+    std::string out;
+    for (const auto& [what, how] : lines) out += fmt::format("{}kernel {}: {}\n", indent, what, how);
+    return out;
   }
 
   bool compute(Tensor* const* nodes, size_t n, const ComputeEnv& env) override {

@@ -103,6 +103,19 @@ void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k) {
   }
 }
 
+const char* act_format_name(ActFormat f) {
+  switch (f) {
+    case ActFormat::f32: return "f32";
+    case ActFormat::q8: return "q8";
+    case ActFormat::q8r4: return "q8r4";
+    case ActFormat::q8x16: return "q8x16";
+    case ActFormat::q8k: return "q8k";
+    case ActFormat::q8q: return "q8q";
+    case ActFormat::q8s: return "q8s";
+  }
+  return "?";
+}
+
 size_t act_row_bytes(ActFormat f, int64_t k) {
   switch (f) {
     case ActFormat::q8r4: return q8r4_row_bytes(k);

@@ -84,6 +84,8 @@ void quantize_q8q_row(const float* x, uint8_t* out, int64_t k);
 inline size_t q8s_row_bytes(int64_t k) { return q8_row_bytes(k) + static_cast<size_t>(k / 32) * 4; }
 void quantize_q8s_row(const float* x, uint8_t* out, int64_t k);
 
+const char* act_format_name(ActFormat f);
+
 // Bytes per activation row and the quantiser of a format (q8, q8r4, q8x16, q8k, q8q, q8s).
 size_t act_row_bytes(ActFormat f, int64_t k);
 using ActQuantizeFn = void (*)(const float* x, uint8_t* out, int64_t k);

@@ -83,6 +83,15 @@ class Backend {
     (void)nodes;
     (void)n;
   }
+  // A few lines on the kernels this backend would run the split's nodes with (for `v4 info
+  // --plan`), each starting with `indent`; empty when there is nothing to add.
+  virtual std::string describe_kernels(const Tensor* const* nodes, size_t n,
+                                       const std::string& indent) const {
+    (void)nodes;
+    (void)n;
+    (void)indent;
+    return {};
+  }
   // Bytes of weights resident in device memory (for `v4 info --plan`).
   virtual size_t device_weight_bytes() const { return 0; }
   // The KV cache's hot tier in this backend's memory: `n_slots` slots of `slot_bytes`

@@ -174,6 +174,7 @@ std::string Schedule::describe() const {
     out += "          ops:";
     for (const auto& [op, count] : split_ops) out += fmt::format(" {}={}", op, count);
     out += "\n";
+    out += s.backend->describe_kernels(graph_.nodes().data() + s.first, s.count, "          ");
     const auto list = [](const std::vector<const Tensor*>& ts) {
       std::string names;
       size_t bytes = 0;

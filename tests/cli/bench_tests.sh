@@ -79,6 +79,15 @@ regrouped_layouts() {
       run_v4 mkmodel --shape "$shape,layers=2,heads=8,kv_heads=2,vocab=600,ctx=128" --type $t \
         --seed 3 -o m.gguf
       expect_rc 0 "mkmodel $t $shape"
+      # The plan names the layout each matmul computes with: X16 for 512-value super-groups,
+      # R4 for 128-value groups, where the CPU has the AVX-512 VNNI kernels.
+      run_v4 info -m m.gguf --plan
+      expect_rc 0 "info --plan ($t $shape)"
+      if [[ "$out" == *"avx512-vnni"* ]]; then
+        layout=$([[ "$shape" == embd=512* ]] && echo X16 || echo R4)
+        [[ "$out" == *"kernel ${t^^}_$layout: matvec avx512-vnni"* ]] ||
+          die "$t $shape: the plan does not use ${t^^}_$layout: $out"
+      fi
       run_v4 run -m m.gguf -n 8 --temp 0 -p "Hi" --load read -v --logits-out read.bin
       expect_rc 0 "run --load read ($t $shape)"
       [[ "$err" =~ 1[4-6]\ weight\ tensors\ regrouped ]] || die "$t $shape: not regrouped: $err"
