@@ -9,7 +9,7 @@ namespace v4::vk {
 namespace {
 
 constexpr uint32_t kMaxGroups = 65535;
-constexpr uint32_t kMatmulCols = 8;  // NCOLS in mul_mat.comp
+constexpr uint32_t kMatmulCols = 8;  // NCOLS in mul_mat.comp and mul_mat_dot.comp
 constexpr uint32_t kTile = 32;       // TILE in mul_mat_tiled.comp
 // From this many activation rows on, the tiled kernel wins: it decodes each weight element
 // once per 32 rows instead of once per 8.
@@ -76,6 +76,14 @@ void set_raw(Dispatch& d, int slot, const Tensor* t) {
 
 std::string variant(const char* base, const Features& f) {
   return f.subgroup_arith ? std::string(base) + "_sg" : std::string(base);
+}
+
+// The decode matvec with packed int8 dot products (mul_mat_dot.comp) for the weight types
+// it has, when the device has them; otherwise the f32 matvec.
+std::string matvec_shader(DType w, const Features& f) {
+  if (f.integer_dot && (w == DType::Q8_0 || w == DType::Q4_0))
+    return variant((std::string("mul_mat_dot_") + suffix(w)).c_str(), f);
+  return variant((std::string("mul_mat_") + suffix(w)).c_str(), f) + (f.small_storage() ? "_s" : "");
 }
 
 // Same formulas as the CPU reference (backends/cpu/ref_kernels.cpp).
@@ -188,9 +196,7 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
       break;
     case Op::mul_mat: {
       const bool tiled = b->n_rows() >= kTiledMinRows;
-      d.shader = tiled ? std::string("mul_mat_tiled_") + suffix(a->type)
-                       : variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f) +
-                             (f.small_storage() ? "_s" : "");
+      d.shader = tiled ? std::string("mul_mat_tiled_") + suffix(a->type) : matvec_shader(a->type, f);
       set_raw(d, 0, a);
       set_f32(d, 1, b);
       pc.ne0 = u32(a->ne[0]);

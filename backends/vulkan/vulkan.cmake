@@ -50,6 +50,13 @@ foreach(t f32 f16 bf16 f8_e4m3 f8_e5m2 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k f
        "copy_${t}_f32|copy|WTYPE_${T}")
 endforeach()
 
+# Integer dot-product matvecs (mul_mat_dot.comp), chosen only when the device has them.
+foreach(t q8_0 q4_0)
+  string(TOUPPER ${t} T)
+  list(APPEND _vk_variants "mul_mat_dot_${t}|mul_mat_dot|WTYPE_${T}"
+       "mul_mat_dot_${t}_sg|mul_mat_dot|WTYPE_${T},USE_SUBGROUP")
+endforeach()
+
 set(_vk_spv_args "")
 set(_vk_spv_files "")
 foreach(v IN LISTS _vk_variants)

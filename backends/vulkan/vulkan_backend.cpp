@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -22,6 +23,21 @@ namespace {
 using namespace vk;
 
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+// Recorded dispatches per shader variant (vulkan_dispatches_recorded).
+struct DispatchCounts {
+  std::mutex mutex;
+  std::unordered_map<std::string, uint64_t> by_shader;
+};
+DispatchCounts& dispatch_counts() {
+  static DispatchCounts counts;
+  return counts;
+}
+void count_dispatch(const std::string& shader) {
+  DispatchCounts& c = dispatch_counts();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  ++c.by_shader[shader];
+}
 
 std::string feature_text(const Features& f) {
   return fmt::format("subgroup {}{}, fp16 storage {}, fp16 math {}, int8 storage {}, "
@@ -47,6 +63,7 @@ DeviceInfo describe(const PhysicalInfo& p) {
   d.details += fmt::format("; shaders use: {}, {}",
                            p.features.subgroup_arith ? "subgroup reductions" : "shared-memory reductions",
                            p.features.small_storage() ? "8/16-bit loads" : "32-bit loads");
+  if (p.features.integer_dot) d.details += ", int8 dot products (Q8_0/Q4_0 matvec)";
   return d;
 }
 
@@ -343,6 +360,7 @@ class VulkanBackend final : public Backend {
 
   void record_one(SplitState& st, Dispatch d, const KvPools::Range* pool = nullptr) {
     const VkPipeline pipeline = pipes_->get(d.shader);
+    count_dispatch(d.shader);
     VkDescriptorSetLayout layout = pipes_->set_layout();
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
     ai.descriptorPool = st.pool;
@@ -441,5 +459,14 @@ std::vector<DeviceInfo> vulkan_devices(std::string* why) {
 }
 
 uint64_t vulkan_validation_errors() { return Instance::validation_errors(); }
+
+uint64_t vulkan_dispatches_recorded(const std::string& prefix) {
+  DispatchCounts& c = dispatch_counts();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  uint64_t n = 0;
+  for (const auto& [name, count] : c.by_shader)
+    if (name.compare(0, prefix.size(), prefix) == 0) n += count;
+  return n;
+}
 
 }  // namespace v4
