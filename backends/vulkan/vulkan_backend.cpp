@@ -92,8 +92,9 @@ struct SplitState {
   std::vector<Table> kv_tables;       // KV nodes' page tables, written before each run
   Buffer tables;                      // host-visible, read by the KV shaders
   bool stages = false;                // a KV view of the split pages blocks in
-  std::vector<std::pair<const Tensor*, size_t>> scratch_at;  // split attention, q8 rows: byte offset
-  Buffer scratch;                     // device-local partial states of split attention
+  // Byte offsets in `scratch` per node: split attention's partial states, q8 rows.
+  std::vector<std::pair<const Tensor*, size_t>> scratch_at;
+  Buffer scratch;                     // device-local: split attention's states, q8 rows
   std::vector<const Tensor*> q8_recorded;  // activations whose q8 rows are recorded
   VkDescriptorPool pool = VK_NULL_HANDLE;
   uint64_t generation = 0;  // 0: never recorded
@@ -277,7 +278,8 @@ class VulkanBackend final : public Backend {
     for (size_t i = 0; i < n; ++i) {
       size_t bytes = attention_split_bytes(*nodes[i]);
       if (bytes != 0 && !kv_pool_of(*nodes[i])) bytes = 0;
-      if (nodes[i]->op == Op::mul_mat) bytes = mul_mat_dot_scratch_bytes(*nodes[i], dev_->info().features);
+      if (nodes[i]->op == Op::mul_mat)
+        bytes = mul_mat_dot_scratch_bytes(*nodes[i], dev_->info().features);
       if (bytes == 0) continue;
       if (const size_t* rows = q8_rows_of(st, *nodes[i])) {  // Q, K, V (gate, up): one pre-pass
         st.scratch_at.emplace_back(nodes[i], *rows);
@@ -366,8 +368,9 @@ class VulkanBackend final : public Backend {
     Dispatch d = plan_dispatch(node, dev_->info().features);
     if (d.kind[1] == Bind::scratch) {  // int-dot matvec: the activations' q8 rows
       d.extra[1] = scratch_of(st, node);
-      if (std::find(st.q8_recorded.begin(), st.q8_recorded.end(), node.src[1]) == st.q8_recorded.end()) {
-        st.q8_recorded.push_back(node.src[1]);
+      auto& done = st.q8_recorded;
+      if (std::find(done.begin(), done.end(), node.src[1]) == done.end()) {
+        done.push_back(node.src[1]);
         Dispatch q = plan_quantize_q8(node);
         q.extra[3] = d.extra[1];
         record_one(st, q);

@@ -209,7 +209,10 @@ vulkan_pipeline_cache() {
 # device without integer dot products.
 vulkan_int_dot() {
   need_vulkan_device
-  [[ "$out" == *"int8 dot products"* ]] || { echo "SKIP ($test_name): no integer dot products: $out"; exit 77; }
+  if [[ "$out" != *"int8 dot products"* ]]; then
+    echo "SKIP ($test_name): no integer dot products: $out"
+    exit 77
+  fi
   run_v4 quantize "$MODEL" "$WORK/q8.gguf" Q8_0
   expect_rc 0 "v4 quantize Q8_0"
   for load in read mmap; do
@@ -219,7 +222,10 @@ vulkan_int_dot() {
     local cpu_text=$out
     run_vk "${args[@]}" --backend vulkan
     expect_rc 0 "vulkan Q8_0 --load $load"
-    [[ "$out" == "$cpu_text" ]] || { show_diff "$cpu_text" "$out"; die "Q8_0 text differs (--load $load)"; }
+    if [[ "$out" != "$cpu_text" ]]; then
+      show_diff "$cpu_text" "$out"
+      die "Q8_0 text differs (--load $load)"
+    fi
     args=(run -m "$WORK/q8.gguf" --load $load -p "Once upon a time" -n 8 --temp 0)
     run_v4 "${args[@]}" --backend cpu --logits-out "$WORK/cpu.bin"
     expect_rc 0 "cpu Q8_0 --logits-out"

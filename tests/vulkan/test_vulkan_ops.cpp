@@ -147,8 +147,8 @@ bool int_dot_used() {
 const DType kIntDotTypes[] = {DType::Q8_0,    DType::Q4_0,     DType::Q4_0_R4,
                               DType::Q8_0_R4, DType::Q4_0_X16, DType::Q8_0_X16};
 bool int_dot_case(DType t, int64_t m) {
-  return int_dot_used() && m < 16 && std::find(std::begin(kIntDotTypes), std::end(kIntDotTypes), t) !=
-                                          std::end(kIntDotTypes);
+  const auto* end = std::end(kIntDotTypes);
+  return int_dot_used() && m < 16 && std::find(std::begin(kIntDotTypes), end, t) != end;
 }
 
 std::string name_of(DType t) { return type_name(t); }

@@ -26,7 +26,8 @@ layout(binding = 3) writeonly buffer D { float d[]; };
 #include "raw_read.glsl"
 #include "reduce.glsl"
 
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4450)
 int sdot4x8_packed(uint a, uint b, spirv_literal int packed_vector_format);
 
 // Bytes b..b+3 as one little-endian word; b is even (GGUF blocks are 2-byte aligned).
@@ -96,7 +97,7 @@ float weight_block(uint rb, uint blk, out uint w[8]) {
   }
   return raw_f16(grp + 2u * b);
 #else
-#error "mul_mat_dot: a Q8_0 or Q4_0 layout (WTYPE_Q8_0, _Q4_0, _Q4_0_R4, _Q8_0_R4, _Q4_0_X16, _Q8_0_X16)"
+#error "mul_mat_dot: WTYPE_ Q8_0, Q4_0, Q4_0_R4, Q8_0_R4, Q4_0_X16 or Q8_0_X16"
 #endif
 }
 
