@@ -204,9 +204,9 @@ vulkan_pipeline_cache() {
 # Q8_0 weights with integer dot products (mul_mat_dot.comp): Vulkan quantises the
 # activations like the CPU's q8 kernels, so the bundled model quantised to Q8_0 gives the
 # CPU's 200-token greedy text and logits within 1e-4 (measured 9.5e-6 on lavapipe; the f32
-# matvec's are 0.26 apart and its text leaves the CPU's at character 296), with the weights
-# regrouped (--load read, Q8_0_R4/X16) and as in the file (--load mmap, Q8_0). Skips on a
-# device without integer dot products.
+# matvec's are 0.26 apart and its text leaves the CPU's at character 296); logits with the
+# weights regrouped (--load read, Q8_0_R4/X16) and as in the file (--load mmap, Q8_0). Skips
+# on a device without integer dot products.
 vulkan_int_dot() {
   need_vulkan_device
   if [[ "$out" != *"int8 dot products"* ]]; then
@@ -215,17 +215,18 @@ vulkan_int_dot() {
   fi
   run_v4 quantize "$MODEL" "$WORK/q8.gguf" Q8_0
   expect_rc 0 "v4 quantize Q8_0"
+  # The text once (regrouped weights, the default load mode), the logits for both layouts.
+  local args=(run -m "$WORK/q8.gguf" -n 200 --temp 0)
+  run_v4 "${args[@]}" --backend cpu
+  expect_rc 0 "cpu Q8_0"
+  local cpu_text=$out
+  run_vk "${args[@]}" --backend vulkan
+  expect_rc 0 "vulkan Q8_0"
+  if [[ "$out" != "$cpu_text" ]]; then
+    show_diff "$cpu_text" "$out"
+    die "Q8_0 text differs"
+  fi
   for load in read mmap; do
-    local args=(run -m "$WORK/q8.gguf" --load $load -n 200 --temp 0)
-    run_v4 "${args[@]}" --backend cpu
-    expect_rc 0 "cpu Q8_0 --load $load"
-    local cpu_text=$out
-    run_vk "${args[@]}" --backend vulkan
-    expect_rc 0 "vulkan Q8_0 --load $load"
-    if [[ "$out" != "$cpu_text" ]]; then
-      show_diff "$cpu_text" "$out"
-      die "Q8_0 text differs (--load $load)"
-    fi
     args=(run -m "$WORK/q8.gguf" --load $load -p "Once upon a time" -n 8 --temp 0)
     run_v4 "${args[@]}" --backend cpu --logits-out "$WORK/cpu.bin"
     expect_rc 0 "cpu Q8_0 --logits-out"
