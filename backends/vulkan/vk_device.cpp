@@ -52,7 +52,7 @@ const char* type_name(VkPhysicalDeviceType t) {
   }
 }
 
-// V4_VULKAN_DISABLE=subgroup,storage8,storage16 hides features from the shader choice, so
+// V4_VULKAN_DISABLE=subgroup,storage8,storage16,intdot hides features from the shader choice, so
 // the fallback paths can be tested on a device that has everything (as V4_CPU=scalar).
 void disable_features(Features& f) {
   const char* env = std::getenv("V4_VULKAN_DISABLE");
@@ -61,6 +61,7 @@ void disable_features(Features& f) {
   if (list.find(",subgroup,") != std::string::npos) f.subgroup_arith = false;
   if (list.find(",storage8,") != std::string::npos) f.storage_8bit = false;
   if (list.find(",storage16,") != std::string::npos) f.storage_16bit = false;
+  if (list.find(",intdot,") != std::string::npos) f.integer_dot = false;
 }
 
 PhysicalInfo probe(VkPhysicalDevice pd, uint32_t index) {
@@ -83,8 +84,9 @@ PhysicalInfo probe(VkPhysicalDevice pd, uint32_t index) {
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
     VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     VkPhysicalDeviceVulkan11Features v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &v12};
-    const bool dot_known = info.api_version >= VK_API_VERSION_1_3 ||
-                           has_extension(exts, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    // The instance asks for Vulkan 1.2, so a 1.3 device's core feature is reached through
+    // the extension, which is also what Device enables.
+    const bool dot_known = has_extension(exts, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     if (dot_known) v12.pNext = &dot;
     VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v11};
     vkGetPhysicalDeviceFeatures2(pd, &feats);
@@ -257,6 +259,17 @@ Device::Device(std::shared_ptr<Instance> inst, uint32_t index) : inst_(std::move
     v11.storageBuffer16BitAccess = VK_TRUE;
     v12.storageBuffer8BitAccess = VK_TRUE;
     ci.pNext = &feats;
+  }
+  // Integer dot products (mul_mat_dot.comp) through VK_KHR_shader_integer_dot_product.
+  VkPhysicalDeviceShaderIntegerDotProductFeatures dot{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+  const char* dot_ext = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+  if (info().features.integer_dot) {
+    dot.shaderIntegerDotProduct = VK_TRUE;
+    v12.pNext = &dot;
+    ci.pNext = &feats;
+    ci.enabledExtensionCount = 1;
+    ci.ppEnabledExtensionNames = &dot_ext;
   }
   check(vkCreateDevice(pd, &ci, nullptr, &device_), "vkCreateDevice");
   vkGetDeviceQueue(device_, family_, 0, &queue_);

@@ -9,7 +9,7 @@ namespace v4::vk {
 namespace {
 
 constexpr uint32_t kMaxGroups = 65535;
-constexpr uint32_t kMatmulCols = 8;  // NCOLS in mul_mat.comp
+constexpr uint32_t kMatmulCols = 8;  // NCOLS in mul_mat.comp and mul_mat_dot.comp
 constexpr uint32_t kTile = 32;       // TILE in mul_mat_tiled.comp
 // From this many activation rows on, the tiled kernel wins: it decodes each weight element
 // once per 32 rows instead of once per 8.
@@ -77,6 +77,18 @@ void set_raw(Dispatch& d, int slot, const Tensor* t) {
 std::string variant(const char* base, const Features& f) {
   return f.subgroup_arith ? std::string(base) + "_sg" : std::string(base);
 }
+
+// Whether a mul_mat runs the packed int8 dot-product matvec (mul_mat_dot.comp, after the
+// quantize_q8.comp pre-pass): a decode-sized mul_mat of a Q8_0 or Q4_0 layout on a device
+// with integer dot products.
+bool int_dot_matvec(const Tensor& n, const Features& f) {
+  const DType w = n.src[0]->type;
+  const bool q8_q4 = w == DType::Q8_0 || w == DType::Q4_0 || w == DType::Q4_0_R4 ||
+                     w == DType::Q8_0_R4 || w == DType::Q4_0_X16 || w == DType::Q8_0_X16;
+  return n.op == Op::mul_mat && f.integer_dot && q8_q4 && n.src[1]->n_rows() < kTiledMinRows;
+}
+// Words per q8 activation row: per block of 32, 8 words of levels and the f32 scale.
+int64_t q8_row_words(int64_t k) { return k / 32 * 9; }
 
 // Same formulas as the CPU reference (backends/cpu/ref_kernels.cpp).
 void rope_constants(const RopeParams& p, PushConstants& pc) {
@@ -188,11 +200,18 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
       break;
     case Op::mul_mat: {
       const bool tiled = b->n_rows() >= kTiledMinRows;
+      const bool dot = int_dot_matvec(n, f);
       d.shader = tiled ? std::string("mul_mat_tiled_") + suffix(a->type)
+                 : dot ? variant((std::string("mul_mat_dot_") + suffix(a->type)).c_str(), f)
                        : variant((std::string("mul_mat_") + suffix(a->type)).c_str(), f) +
                              (f.small_storage() ? "_s" : "");
       set_raw(d, 0, a);
       set_f32(d, 1, b);
+      if (dot) {  // reads the pre-pass's q8 rows (plan_quantize_q8) instead of b
+        d.bind[1] = nullptr;
+        d.kind[1] = Bind::scratch;
+        pc.stride[1] = u32(q8_row_words(a->ne[0]));
+      }
       pc.ne0 = u32(a->ne[0]);
       pc.i[0] = u32(a->ne[1]);
       pc.i[1] = u32(b->n_rows());
@@ -215,6 +234,26 @@ Dispatch plan_dispatch(const Tensor& n, const Features& f) {
       break;
     default: fail(Status::internal, "vulkan: op {} has no shader", op_name(n.op));
   }
+  return d;
+}
+
+size_t mul_mat_dot_scratch_bytes(const Tensor& n, const Features& f) {
+  if (!int_dot_matvec(n, f)) return 0;
+  return static_cast<size_t>(q8_row_words(n.src[0]->ne[0]) * n.src[1]->n_rows()) * 4;
+}
+
+Dispatch plan_quantize_q8(const Tensor& n) {
+  Dispatch d;
+  const Tensor* b = n.src[1];
+  d.shader = "quantize_q8";
+  set_f32(d, 1, b);
+  d.bind[3] = &n;  // a valid range for the unused bindings; the output is the scratch
+  d.kind[3] = Bind::scratch;
+  d.pc.ne0 = u32(b->ne[0]);
+  d.pc.nrows = u32(b->n_rows());
+  d.pc.stride[3] = u32(q8_row_words(b->ne[0]));
+  d.groups[0] = ceil_div(b->ne[0] / 32, 128);
+  row_groups(d, b->n_rows());
   return d;
 }
 

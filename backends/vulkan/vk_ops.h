@@ -32,6 +32,13 @@ struct Dispatch {
 bool op_supported(const Tensor& node);
 // The dispatch for a supported node; `features` picks subgroup variants.
 Dispatch plan_dispatch(const Tensor& node, const Features& features);
+// Bytes of q8 activation rows a mul_mat needs in the split's scratch buffer when it runs
+// the integer dot-product matvec (mul_mat_dot.comp), else 0. Its dispatch then reads
+// Bind::scratch in binding 1 (Dispatch::extra[1]: where the rows are).
+size_t mul_mat_dot_scratch_bytes(const Tensor& node, const Features& features);
+// The pre-pass of such a mul_mat: its activation rows to q8 blocks in Bind::scratch
+// (quantize_q8.comp; Dispatch::extra[3]: where), recorded before it with a barrier.
+Dispatch plan_quantize_q8(const Tensor& node);
 // A weight larger than one storage-buffer binding may address (maxStorageBufferRange:
 // 128 MiB on lavapipe, 4 GiB on most GPUs) is read in row ranges, one dispatch each:
 // mul_mat computes those output rows, get_rows copies the ids that fall in the range.

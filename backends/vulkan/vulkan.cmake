@@ -33,7 +33,8 @@ set(_vk_variants
   "rms_norm_sg|rms_norm|USE_SUBGROUP"
   "softmax|softmax|"
   "softmax_sg|softmax|USE_SUBGROUP"
-  "copy_f32_f16|copy|WTYPE_F32,OUT_F16")
+  "copy_f32_f16|copy|WTYPE_F32,OUT_F16"
+  "quantize_q8|quantize_q8|")
 foreach(t f32 f16 bf16 fp8_kv)  # KV page types (vk_kv_ops.cpp)
   string(TOUPPER ${t} T)
   list(APPEND _vk_variants "kv_store_${t}|kv_store|WTYPE_${T}" "attention_${t}|attention|WTYPE_${T}"
@@ -48,6 +49,14 @@ foreach(t f32 f16 bf16 f8_e4m3 f8_e5m2 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k f
        "mul_mat_${t}_s|mul_mat|WTYPE_${T},SMALL_STORAGE"
        "mul_mat_${t}_sg_s|mul_mat|WTYPE_${T},USE_SUBGROUP,SMALL_STORAGE" "mul_mat_tiled_${t}|mul_mat_tiled|WTYPE_${T}"
        "copy_${t}_f32|copy|WTYPE_${T}")
+endforeach()
+
+# Integer dot-product matvecs (mul_mat_dot.comp, after quantize_q8), chosen only when the
+# device has them.
+foreach(t q8_0 q4_0 q4_0_r4 q8_0_r4 q4_0_x16 q8_0_x16)
+  string(TOUPPER ${t} T)
+  list(APPEND _vk_variants "mul_mat_dot_${t}|mul_mat_dot|WTYPE_${T}"
+       "mul_mat_dot_${t}_sg|mul_mat_dot|WTYPE_${T},USE_SUBGROUP")
 endforeach()
 
 set(_vk_spv_args "")

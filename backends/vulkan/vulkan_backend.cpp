@@ -1,7 +1,9 @@
 #include "backends/vulkan/vulkan_backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -22,6 +24,21 @@ namespace {
 using namespace vk;
 
 size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+// Recorded dispatches per shader variant (vulkan_dispatches_recorded).
+struct DispatchCounts {
+  std::mutex mutex;
+  std::unordered_map<std::string, uint64_t> by_shader;
+};
+DispatchCounts& dispatch_counts() {
+  static DispatchCounts counts;
+  return counts;
+}
+void count_dispatch(const std::string& shader) {
+  DispatchCounts& c = dispatch_counts();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  ++c.by_shader[shader];
+}
 
 std::string feature_text(const Features& f) {
   return fmt::format("subgroup {}{}, fp16 storage {}, fp16 math {}, int8 storage {}, "
@@ -47,6 +64,7 @@ DeviceInfo describe(const PhysicalInfo& p) {
   d.details += fmt::format("; shaders use: {}, {}",
                            p.features.subgroup_arith ? "subgroup reductions" : "shared-memory reductions",
                            p.features.small_storage() ? "8/16-bit loads" : "32-bit loads");
+  if (p.features.integer_dot) d.details += ", int8 dot products (Q8_0/Q4_0 matvec)";
   return d;
 }
 
@@ -74,8 +92,10 @@ struct SplitState {
   std::vector<Table> kv_tables;       // KV nodes' page tables, written before each run
   Buffer tables;                      // host-visible, read by the KV shaders
   bool stages = false;                // a KV view of the split pages blocks in
-  std::vector<std::pair<const Tensor*, size_t>> scratch_at;  // split attention: byte offset
-  Buffer scratch;                     // device-local partial states of split attention
+  // Byte offsets in `scratch` per node: split attention's partial states, q8 rows.
+  std::vector<std::pair<const Tensor*, size_t>> scratch_at;
+  Buffer scratch;                     // device-local: split attention's states, q8 rows
+  std::vector<const Tensor*> q8_recorded;  // activations whose q8 rows are recorded
   VkDescriptorPool pool = VK_NULL_HANDLE;
   uint64_t generation = 0;  // 0: never recorded
 };
@@ -251,12 +271,20 @@ class VulkanBackend final : public Backend {
     }
     if (table_words * 4 > st.tables.size())
       st.tables = Buffer(*dev_, table_words * 4, Buffer::Kind::staging);
-    // Scratch for split decode attention (two dispatches per such node).
+    // Scratch for split decode attention and for the q8 activation rows of int-dot
+    // matvecs (two dispatches per such node).
     st.scratch_at.clear();
     size_t scratch_bytes = 0;
     for (size_t i = 0; i < n; ++i) {
-      const size_t bytes = attention_split_bytes(*nodes[i]);
-      if (bytes == 0 || !kv_pool_of(*nodes[i])) continue;
+      size_t bytes = attention_split_bytes(*nodes[i]);
+      if (bytes != 0 && !kv_pool_of(*nodes[i])) bytes = 0;
+      if (nodes[i]->op == Op::mul_mat)
+        bytes = mul_mat_dot_scratch_bytes(*nodes[i], dev_->info().features);
+      if (bytes == 0) continue;
+      if (const size_t* rows = q8_rows_of(st, *nodes[i])) {  // Q, K, V (gate, up): one pre-pass
+        st.scratch_at.emplace_back(nodes[i], *rows);
+        continue;
+      }
       st.scratch_at.emplace_back(nodes[i], scratch_bytes);
       scratch_bytes += align_up(bytes, offset_align());
     }
@@ -280,6 +308,7 @@ class VulkanBackend final : public Backend {
       begin(st.cb, false);
     };
     st.cb = VK_NULL_HANDLE;
+    st.q8_recorded.clear();
     start_segment(nullptr);
     for (size_t i = 0; i < st.copies.in.size(); ++i) {
       const Location to = locate(st.copies.in[i]);
@@ -336,13 +365,40 @@ class VulkanBackend final : public Backend {
       record_one(st, d, pool);
       return;
     }
-    const Dispatch d = plan_dispatch(node, dev_->info().features);
+    Dispatch d = plan_dispatch(node, dev_->info().features);
+    if (d.kind[1] == Bind::scratch) {  // int-dot matvec: the activations' q8 rows
+      d.extra[1] = scratch_of(st, node);
+      auto& done = st.q8_recorded;
+      if (std::find(done.begin(), done.end(), node.src[1]) == done.end()) {
+        done.push_back(node.src[1]);
+        Dispatch q = plan_quantize_q8(node);
+        q.extra[3] = d.extra[1];
+        record_one(st, q);
+        barrier(st.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
+      }
+    }
     const size_t max_bytes = static_cast<size_t>(dev_->limits().maxStorageBufferRange - offset_align());
     for (const Dispatch& part : split_rows(node, d, max_bytes)) record_one(st, part);
   }
 
+  // The scratch offset of q8 rows already reserved for the activations `node` reads (an
+  // earlier int-dot mul_mat of the split with the same src[1]), or null. Within a split the
+  // activations stay unchanged from their first reader to their last.
+  static const size_t* q8_rows_of(const SplitState& st, const Tensor& node) {
+    for (const auto& [other, at] : st.scratch_at)
+      if (other->op == Op::mul_mat && other->src[1] == node.src[1]) return &at;
+    return nullptr;
+  }
+
+  static size_t scratch_of(const SplitState& st, const Tensor& node) {
+    for (const auto& [scratch_node, at] : st.scratch_at)
+      if (scratch_node == &node) return at;
+    fail(Status::internal, "vulkan: {} has no scratch reserved", node.name);
+  }
+
   void record_one(SplitState& st, Dispatch d, const KvPools::Range* pool = nullptr) {
     const VkPipeline pipeline = pipes_->get(d.shader);
+    count_dispatch(d.shader);
     VkDescriptorSetLayout layout = pipes_->set_layout();
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
     ai.descriptorPool = st.pool;
@@ -441,5 +497,14 @@ std::vector<DeviceInfo> vulkan_devices(std::string* why) {
 }
 
 uint64_t vulkan_validation_errors() { return Instance::validation_errors(); }
+
+uint64_t vulkan_dispatches_recorded(const std::string& prefix) {
+  DispatchCounts& c = dispatch_counts();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  uint64_t n = 0;
+  for (const auto& [name, count] : c.by_shader)
+    if (name.compare(0, prefix.size(), prefix) == 0) n += count;
+  return n;
+}
 
 }  // namespace v4

@@ -20,5 +20,8 @@ std::unique_ptr<Backend> make_vulkan_backend(const std::string& device, bool req
 std::vector<DeviceInfo> vulkan_devices(std::string* why);
 // Validation-layer errors seen so far in this process (tests require 0).
 uint64_t vulkan_validation_errors();
+// Dispatches recorded so far in this process whose shader variant's name starts with
+// `prefix` (tests check which kernel a node took, e.g. "mul_mat_dot_").
+uint64_t vulkan_dispatches_recorded(const std::string& prefix);
 
 }  // namespace v4
