@@ -4,7 +4,7 @@
 
 #include <immintrin.h>
 
-#include "backends/cpu/attention_rows.h"  // kExpMin, kLog2e, kLn2Hi/Lo, kExpPoly
+#include "backends/cpu/exp_poly.h"
 
 namespace v4::cpu {
 

@@ -29,40 +29,6 @@ namespace v4::cpu {
 
 namespace {
 
-// The sub-block pair of each unpacked vector: low and high nibbles of the first 64 quant
-// bytes, then of the next 64.
-constexpr int kPair[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
-
-}  // namespace
-
-void quantize_q8k_row(const float* x, uint8_t* out, int64_t k) {
-  constexpr size_t kSo = q8_scales_offset(256);
-  uint8_t tmp[kSo + 8 * sizeof(float)];  // one super-block in the q8 format
-  const auto* tq = reinterpret_cast<const int8_t*>(tmp);
-  for (int64_t i = 0; i < k / 256; ++i) {
-    uint8_t* o = out + i * 544;
-    quantize_q8_row(x + i * 256, tmp, 256);
-    float d[8];
-    std::memcpy(d, tmp + kSo, sizeof d);
-    float lane_d[64], sums[8];
-    for (int v = 0; v < 4; ++v)
-      for (int h = 0; h < 2; ++h) {
-        const int j = kPair[v][h];
-        std::memcpy(o + 64 * v + 32 * h, tq + 32 * j, 32);
-        for (int l = 0; l < 8; ++l) lane_d[16 * v + 8 * h + l] = d[j];
-      }
-    for (int j = 0; j < 8; ++j) {
-      int32_t s = 0;
-      for (int e = 0; e < 32; ++e) s += tq[32 * j + e];
-      sums[j] = d[j] * static_cast<float>(s);
-    }
-    std::memcpy(o + 256, lane_d, sizeof lane_d);
-    std::memcpy(o + 512, sums, sizeof sums);
-  }
-}
-
-namespace {
-
 // Scales and minimums of one super-block as floats: d * sc_j and dmin * m_j. The 12 bytes
 // are read as three 32-bit words (k4_scale_min's packing, four sub-blocks per word).
 inline void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, __m256* sc, __m256* mn) {
@@ -85,7 +51,7 @@ struct K4Tiles {
   static constexpr int kRows = 4, kCols = 2;
   using Block = std::conditional_t<kQ5, BlockQ5_K, BlockQ4_K>;
 
-  // Vector v of a super-block's unpacked values (sub-blocks kPair[v]), unsigned.
+  // Vector v of a super-block's unpacked values (sub-blocks kQ8kPairs[v]), unsigned.
   static __m512i unpack(const Block& b, int v) {
     const __m512i raw = _mm512_loadu_si512(b.qs + 64 * (v >> 1));
     const __m512i q = _mm512_and_si512((v & 1) ? _mm512_srli_epi16(raw, 4) : raw, _mm512_set1_epi8(0x0f));
@@ -93,8 +59,8 @@ struct K4Tiles {
       return q;
     } else {
       const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
-      const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kPair[v][0])),
-                                             _mm256_set1_epi8(static_cast<char>(1 << kPair[v][1])), 1);
+      const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kQ8kPairs[v][0])),
+                                             _mm256_set1_epi8(static_cast<char>(1 << kQ8kPairs[v][1])), 1);
       return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qh, bit), q, _mm512_set1_epi8(16));
     }
   }
@@ -121,9 +87,9 @@ struct K4Tiles {
       }
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
-        // Lane l takes the scale of sub-block kPair[v][l / 8].
+        // Lane l takes the scale of sub-block kQ8kPairs[v][l / 8].
         const __m512i pick =
-            _mm512_inserti64x4(_mm512_set1_epi32(kPair[v][0]), _mm256_set1_epi32(kPair[v][1]), 1);
+            _mm512_inserti64x4(_mm512_set1_epi32(kQ8kPairs[v][0]), _mm256_set1_epi32(kQ8kPairs[v][1]), 1);
         __m512i q[nr];
         __m512 sw[nr];
 #pragma GCC unroll 16

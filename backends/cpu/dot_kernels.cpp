@@ -36,6 +36,14 @@ void quantize_q8_row(const float* x, uint8_t* out, int64_t k) {
 
 namespace {
 
+// The sum of one 32-value q8 block's values (the activation formats that re-centre unsigned
+// weights or meet the K-quants' minimums carry it).
+int32_t block_sum(const int8_t* q) {
+  int32_t s = 0;
+  for (int e = 0; e < 32; ++e) s += q[e];
+  return s;
+}
+
 // One group of 128 values in q8r4 order: q[128] (first halves of the four blocks, then
 // second halves), the four block scales and the four blocks' sums of q.
 void quantize_q8r4_group(const float* x, int8_t* q, float* d, int32_t* sum) {
@@ -44,14 +52,12 @@ void quantize_q8r4_group(const float* x, int8_t* q, float* d, int32_t* sum) {
   const auto* tq = reinterpret_cast<const int8_t*>(tmp);
   const auto* td = reinterpret_cast<const float*>(tmp + q8_scales_offset(128));
   for (int b = 0; b < 4; ++b) {
-    int32_t s = 0;
     for (int i = 0; i < 16; ++i) {
       q[16 * b + i] = tq[32 * b + i];
       q[64 + 16 * b + i] = tq[32 * b + 16 + i];
-      s += tq[32 * b + i] + tq[32 * b + 16 + i];
     }
     d[b] = td[b];
-    sum[b] = s;
+    sum[b] = block_sum(tq + 32 * b);
   }
 }
 
@@ -92,9 +98,7 @@ void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k) {
     quantize_q8_row(x + g * 512, tmp, 512);
     int32_t nsum[16];
     for (int j = 0; j < 16; ++j) {
-      int32_t sum = 0;
-      for (int e = 0; e < 32; ++e) sum += tq[32 * j + e];
-      nsum[j] = -sum;
+      nsum[j] = -block_sum(tq + 32 * j);
       for (int s = 0; s < 8; ++s)
         std::memcpy(o + 64 * s + 4 * j, tq + 32 * j + x16_step_start(s), 4);
     }
@@ -133,9 +137,7 @@ ActQuantizeFn act_quantizer(ActFormat f) {
     case ActFormat::q8x16: return quantize_q8x16_row;
     case ActFormat::q8q: return quantize_q8q_row;
     case ActFormat::q8s: return quantize_q8s_row;
-#if defined(__x86_64__)
     case ActFormat::q8k: return quantize_q8k_row;
-#endif
     default: return quantize_q8_row;
   }
 }
@@ -145,10 +147,28 @@ void quantize_q8s_row(const float* x, uint8_t* out, int64_t k) {
   const auto* q = reinterpret_cast<const int8_t*>(out);
   const auto* d = reinterpret_cast<const float*>(out + q8_scales_offset(k));
   auto* s = reinterpret_cast<float*>(out + q8_row_bytes(k));
-  for (int64_t b = 0; b < k / 32; ++b) {
-    int32_t sum = 0;
-    for (int e = 0; e < 32; ++e) sum += q[32 * b + e];
-    s[b] = d[b] * static_cast<float>(sum);
+  for (int64_t b = 0; b < k / 32; ++b) s[b] = d[b] * static_cast<float>(block_sum(q + 32 * b));
+}
+
+void quantize_q8k_row(const float* x, uint8_t* out, int64_t k) {
+  constexpr size_t kSo = q8_scales_offset(256);
+  uint8_t tmp[kSo + 8 * sizeof(float)];  // one super-block in the q8 format
+  const auto* tq = reinterpret_cast<const int8_t*>(tmp);
+  for (int64_t i = 0; i < k / 256; ++i) {
+    uint8_t* o = out + i * 544;
+    quantize_q8_row(x + i * 256, tmp, 256);
+    float d[8];
+    std::memcpy(d, tmp + kSo, sizeof d);
+    float lane_d[64], sums[8];
+    for (int v = 0; v < 4; ++v)
+      for (int h = 0; h < 2; ++h) {
+        const int j = kQ8kPairs[v][h];
+        std::memcpy(o + 64 * v + 32 * h, tq + 32 * j, 32);
+        for (int l = 0; l < 8; ++l) lane_d[16 * v + 8 * h + l] = d[j];
+      }
+    for (int j = 0; j < 8; ++j) sums[j] = d[j] * static_cast<float>(block_sum(tq + 32 * j));
+    std::memcpy(o + 256, lane_d, sizeof lane_d);
+    std::memcpy(o + 512, sums, sizeof sums);
   }
 }
 

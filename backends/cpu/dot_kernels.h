@@ -74,7 +74,10 @@ inline size_t q8x16_row_bytes(int64_t k) { return static_cast<size_t>(k / 512) *
 void quantize_q8x16_row(const float* x, uint8_t* out, int64_t k);
 
 inline size_t q8k_row_bytes(int64_t k) { return static_cast<size_t>(k / 256) * 544; }
-// Same values as quantize_q8_row, in the q8k format (k a multiple of 256; AVX-512 builds).
+// The sub-block pair of each q8k vector: the low and high nibbles of a Q4_K super-block's
+// first 64 quant bytes, then of the next 64.
+constexpr int kQ8kPairs[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+// Same values as quantize_q8_row, in the q8k format (k a multiple of 256).
 void quantize_q8k_row(const float* x, uint8_t* out, int64_t k);
 
 inline size_t q8q_row_bytes(int64_t k) { return static_cast<size_t>(k / 64) * 192; }
